@@ -1,0 +1,50 @@
+"""Shared fixtures: running the CLI in a subprocess, the golden-file switch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        help="rewrite tests/golden from the current compiler output (never in CI)",
+    )
+
+
+@pytest.fixture
+def update_goldens(request: pytest.FixtureRequest) -> bool:
+    wanted = bool(request.config.getoption("--update-goldens"))
+    if wanted and os.environ.get("CI") == "true":
+        pytest.fail("--update-goldens is refused under CI=true")
+    return wanted
+
+
+def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, input: str | None = None):
+    """Run `python -m transpile ARGS` and return the CompletedProcess (text mode)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "transpile", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -1,0 +1,28 @@
+"""What a backend is: a named emitter from a compiled pipeline to the text of one output file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from transpile.compiler import Compiled
+from transpile.config import DeployConfig
+
+
+@dataclass(frozen=True)
+class EmitOptions:
+    """Options of one compile run that backends may honour."""
+
+    with_claim: bool = False
+    flavour: str | None = None
+
+
+class Backend(Protocol):
+    """A backend: `name`, the output file `suffix`, and `emit`."""
+
+    name: str
+    suffix: str
+
+    def emit(self, compiled: Compiled, config: DeployConfig, options: EmitOptions) -> str:
+        """The generated file's text; raise TranspileError for problems in the user's input."""
+        ...

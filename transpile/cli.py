@@ -1,0 +1,163 @@
+"""The `transpile` command line. Errors in the user's input print as a report and exit 2.
+
+Imports are lazy per command, so `transpile execute-node` (run in every pod) loads only the runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+EXIT_ERROR = 2
+EXIT_INTERNAL = 3
+
+
+def _write_output(text: str, target: str, default_name: str) -> Path | None:
+    if target == "-":
+        sys.stdout.write(text)
+        return None
+    path = Path(target)
+    if path.is_dir() or target.endswith(("/", os.sep)):
+        path = path / default_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _output_path(target: str, default_name: str) -> Path:
+    path = Path(target)
+    if path.is_dir() or target.endswith(("/", os.sep)):
+        path = path / default_name
+    return path
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from transpile.backends.base import EmitOptions
+    from transpile.backends.registry import get_backend
+    from transpile.compiler import compile_pipeline
+    from transpile.config import load_config
+
+    backend = get_backend(args.target)
+    config = load_config(args.config)
+    compiled = compile_pipeline(args.pipeline)
+    options = EmitOptions(with_claim=args.with_claim, flavour=args.flavour)
+    text = backend.emit(compiled, config, options)
+    default_name = f"{compiled.pipeline.name}{backend.suffix}"
+    if args.check:
+        if args.output == "-":
+            print("--check needs -o naming the committed file or its directory", file=sys.stderr)
+            return EXIT_ERROR
+        return _check(text, _output_path(args.output, default_name))
+    written = _write_output(text, args.output, default_name)
+    if written is not None:
+        print(f"wrote {written}", file=sys.stderr)
+    return 0
+
+
+def _check(text: str, path: Path) -> int:
+    import difflib
+
+    current = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if current == text:
+        print(f"{path} is up to date", file=sys.stderr)
+        return 0
+    diff = difflib.unified_diff(
+        current.splitlines(keepends=True),
+        text.splitlines(keepends=True),
+        fromfile=f"{path} (on disk)",
+        tofile=f"{path} (compiled)",
+    )
+    sys.stdout.writelines(diff)
+    state = "differs from" if path.is_file() else "is missing; it should hold"
+    print(f"{path} {state} the compiled output; recompile without --check", file=sys.stderr)
+    return 1
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from transpile.schema import write_schemas
+
+    for path in write_schemas(Path(args.output) if args.output else None):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    from transpile.backends.registry import available
+
+    for name, target in available().items():
+        print(f"{name}\t{target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transpile", description="Compile pipeline DAGs to Argo Workflows, Airflow and Prefect."
+    )
+    parser.add_argument("--version", action="version", version=f"transpile {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("compile", help="compile a pipeline for a target engine")
+    p.add_argument("pipeline", metavar="PIPELINE", help="pipeline.yaml, pipeline.py or pipeline.py:attribute")
+    p.add_argument("-t", "--target", default="argo", help="backend (default: argo; `transpile targets` lists)")
+    p.add_argument("-c", "--config", metavar="DEPLOY.yaml", help="deploy settings (namespace, image, volume...)")
+    p.add_argument("-o", "--output", default="-", metavar="FILE|DIR|-", help="where to write (default: stdout)")
+    p.add_argument("--check", action="store_true", help="exit 1 with a diff if the output file is stale")
+    p.add_argument("--with-claim", action="store_true", help="also emit the PersistentVolumeClaim manifest")
+    p.add_argument("--flavour", default=None, help="backend-specific variant (see README)")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("targets", help="list the available backends")
+    p.set_defaults(func=cmd_targets)
+
+    p = sub.add_parser("schema", help="regenerate the JSON Schemas of the pipeline and deploy formats")
+    p.add_argument("-o", "--output", metavar="DIR", help="directory (default: the package's schemas/)")
+    p.set_defaults(func=cmd_schema)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("transpile")
+    except Exception:
+        return "0+unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `transpile` command."""
+    args = build_parser().parse_args(argv)
+    from transpile.errors import TranspileError
+
+    try:
+        return args.func(args)
+    except TranspileError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in transpile, not in the user's input
+        if os.environ.get("TRANSPILE_DEBUG"):
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in transpile; rerun with TRANSPILE_DEBUG=1 for a traceback and report it.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

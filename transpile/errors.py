@@ -1,0 +1,91 @@
+"""Error types that carry a source span, and the one formatter that prints them with a caret."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Span:
+    """A place in a source file: 1-based line and column, and how many characters to underline."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+    width: int = 1
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in the user's input."""
+
+    message: str
+    span: Span | None = None
+    step: str | None = None
+    hint: str | None = None
+
+
+@dataclass
+class TranspileError(Exception):
+    """Raised with every problem found; the CLI formats them and exits 2."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return format_diagnostics(self.diagnostics)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """The closest choice to a misspelt word, as a hint, or None."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def _source_line(span: Span, cache: dict[str, list[str]]) -> str | None:
+    if span.line <= 0:
+        return None
+    if span.file not in cache:
+        try:
+            cache[span.file] = Path(span.file).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            cache[span.file] = []
+    lines = cache[span.file]
+    return lines[span.line - 1] if span.line <= len(lines) else None
+
+
+def format_diagnostic(diag: Diagnostic, cache: dict[str, list[str]] | None = None) -> str:
+    """Render one diagnostic: message, location, the source line and a caret under the culprit."""
+    cache = {} if cache is None else cache
+    head = "error"
+    if diag.step:
+        head += f" in step '{diag.step}'"
+    out = [f"{head}: {diag.message}"]
+    if diag.span is not None:
+        out.append(f"  --> {diag.span}")
+        text = _source_line(diag.span, cache)
+        if text is not None:
+            gutter = " " * len(str(diag.span.line))
+            caret_pad = " " * max(diag.span.col - 1, 0)
+            out.append(f" {gutter} |")
+            out.append(f" {diag.span.line} | {text}")
+            out.append(f" {gutter} | {caret_pad}{'^' * max(diag.span.width, 1)}")
+    if diag.hint:
+        out.append(f"  = help: {diag.hint}")
+    return "\n".join(out)
+
+
+def format_diagnostics(diagnostics: Iterable[Diagnostic]) -> str:
+    """Render all diagnostics, blank-line separated, with a closing count."""
+    cache: dict[str, list[str]] = {}
+    diags = list(diagnostics)
+    body = "\n\n".join(format_diagnostic(d, cache) for d in diags)
+    noun = "error" if len(diags) == 1 else "errors"
+    return f"{body}\n\n{len(diags)} {noun} found"

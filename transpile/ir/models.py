@@ -1,0 +1,233 @@
+"""The pipeline format as frozen pydantic models: the IR every frontend builds and every backend reads.
+
+The JSON Schema in `schemas/pipeline.schema.json` is generated from these models. Short forms of the
+format (`retries: 2`, durations such as `30s`) are normalised on validation, so two inputs that mean the
+same thing give equal models and the same compiled hash.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+
+FORMAT_VERSION = 1
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(value: Any) -> Any:
+    """`90`, `"90"`, `"30s"`, `"10m"`, `"1h30m"` -> seconds; anything else is left for pydantic to reject."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        match = _DURATION.match(text)
+        if match and text:
+            days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+            return days * 86400 + hours * 3600 + minutes * 60 + seconds
+        raise ValueError(f"'{value}' is not a duration (use seconds or a form like 30s, 10m, 1h30m, 1d)")
+    return value
+
+
+Duration = Annotated[
+    int,
+    BeforeValidator(parse_duration),
+    Field(ge=0),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$|^\d+$"},
+            ],
+            "description": "Seconds, or a duration such as 30s, 10m, 1h30m, 1d.",
+        }
+    ),
+]
+Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
+JsonValue = Any
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Retries(_Model):
+    """How often and how patiently a failed step is retried (`retries: 2` is the short form)."""
+
+    limit: int = Field(ge=0, description="Retries after the first attempt.")
+    backoff: Duration = Field(0, description="Delay before the first retry.")
+    factor: int = Field(1, ge=1, description="Multiplier applied to the delay after each retry.")
+    max_backoff: Duration | None = Field(None, description="Upper bound of one delay.")
+
+
+def _retries_short_form(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"limit": value}
+    return value
+
+
+RetriesField = Annotated[Retries, BeforeValidator(_retries_short_form)]
+
+
+class Resources(_Model):
+    """Compute requested by a task step."""
+
+    cpu: str | int | float | None = Field(None, description="CPU, as Kubernetes quantity (500m, 2).")
+    memory: str | None = Field(None, description="Memory, as Kubernetes quantity (1Gi).")
+    gpu: int | None = Field(None, ge=0, description="Number of GPUs (nvidia.com/gpu).")
+
+
+class Secret(_Model):
+    """A Kubernetes secret key exposed to the step as an environment variable."""
+
+    secret: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+    env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Toleration(_Model):
+    """A Kubernetes toleration."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class Settings(_Model):
+    """Settings of a task step; `defaults` holds the same fields for every task step."""
+
+    image: str | None = Field(None, description="Container image.")
+    retries: RetriesField | None = Field(None, description="Retry policy, or a retry count.")
+    timeout: Duration | None = Field(None, description="Time allowed for one attempt.")
+    resources: Resources | None = None
+    env: dict[str, str] | None = Field(None, description="Environment variables.")
+    secrets: tuple[Secret, ...] | None = None
+    node_selector: dict[str, str] | None = None
+    tolerations: tuple[Toleration, ...] | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str] | None) -> dict[str, str] | None:
+        for name in env or {}:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise ValueError(f"'{name}' is not a valid environment variable name")
+        return env
+
+
+SETTING_FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
+
+
+class Catalog(_Model):
+    """Files copied between the step's working directory and the run's catalog on the shared volume."""
+
+    get: tuple[str, ...] = Field((), description="Globs copied from the catalog before the step runs.")
+    put: tuple[str, ...] = Field((), description="Globs copied into the catalog after the step succeeds.")
+
+
+class Block(_Model):
+    """A sub-pipeline: an ordered mapping of step name to step."""
+
+    steps: dict[str, Step] = Field(description="Step name -> step, in order.")
+
+
+class MapSpec(_Model):
+    """Runtime fan-out: the body runs once per item of a list parameter."""
+
+    over: Identifier = Field(description="Name of a list-valued parameter or upstream return.")
+    as_: Identifier = Field(alias="as", description="Name under which the body sees the item.")
+    steps: dict[str, Step]
+
+
+class SwitchSpec(_Model):
+    """Exactly one case runs, chosen by a parameter's value."""
+
+    on: Identifier = Field(description="Name of the parameter or upstream return to route on.")
+    cases: dict[str, Block] = Field(min_length=1)
+
+
+class Step(Settings):
+    """One step: a task (`python`, `shell` or `stub`) or a composite (`map`, `parallel`, `switch`)."""
+
+    needs: tuple[str, ...] = Field((), description="Upstream steps in the same block.")
+    python: str | None = Field(None, description="module:function to call.")
+    shell: str | None = Field(None, description="Shell command to run with bash -c.")
+    stub: bool | None = Field(None, description="A no-op placeholder step.")
+    map: MapSpec | None = None
+    parallel: dict[str, Block] | None = Field(None, description="Static branches, each a sub-pipeline.")
+    switch: SwitchSpec | None = None
+    returns: tuple[Identifier, ...] = Field((), description="Names for the step's return value.")
+    catalog: Catalog | None = None
+
+    @field_validator("needs", mode="before")
+    @classmethod
+    def _needs_short_form(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @property
+    def kinds(self) -> list[str]:
+        """Which of the step kinds this step declares (valid steps declare exactly one)."""
+        found = [k for k in ("python", "shell", "map", "parallel", "switch") if getattr(self, k) is not None]
+        if self.stub:
+            found.append("stub")
+        return found
+
+    @property
+    def kind(self) -> str:
+        kinds = self.kinds
+        return kinds[0] if kinds else ""
+
+    @property
+    def is_task(self) -> bool:
+        return self.kind in ("python", "shell", "stub")
+
+    def settings(self) -> Settings:
+        """The step's own settings fields."""
+        return Settings(**{name: getattr(self, name) for name in SETTING_FIELDS})
+
+    def blocks(self) -> list[tuple[str, dict[str, Step]]]:
+        """Child blocks of a composite as (segment, steps); the segment is '' for a map body."""
+        if self.map is not None:
+            return [("", self.map.steps)]
+        if self.parallel is not None:
+            return [(name, block.steps) for name, block in self.parallel.items()]
+        if self.switch is not None:
+            return [(name, block.steps) for name, block in self.switch.cases.items()]
+        return []
+
+
+class Pipeline(_Model):
+    """A whole pipeline."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+        title="transpile pipeline",
+    )
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63, description="Lowercase DNS-1123 label.")
+    description: str | None = None
+    parameters: dict[Identifier, JsonValue] = Field(
+        default_factory=dict, description="Initial values, any JSON; overridable per run."
+    )
+    defaults: Settings = Field(default_factory=Settings, description="Settings for every task step.")
+    steps: dict[str, Step] = Field(min_length=1)
+    on_failure: Block | None = Field(None, description="Runs when the pipeline fails.")
+
+
+Block.model_rebuild()
+MapSpec.model_rebuild()
+SwitchSpec.model_rebuild()
+Step.model_rebuild()
+Pipeline.model_rebuild()

@@ -1,0 +1,157 @@
+"""Semantic checks on a structurally valid pipeline; every problem is collected with its span."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from transpile.errors import Diagnostic, TranspileError, did_you_mean
+from transpile.ir.graph import ON_FAILURE, Path, find_cycle, walk, walk_blocks
+from transpile.ir.models import SETTING_FIELDS, Pipeline, Step
+from transpile.ir.names import step_key
+from transpile.ir.scope import Index
+from transpile.ir.source import SourceMap, step_doc_path
+
+_PYTHON_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+_BAD_NAME = re.compile(r"[/\x00-\x1f\x7f]")
+
+
+def display(path: Path) -> str:
+    """A step path as users write it: `clean/load`, `on_failure/alert`."""
+    return "/".join("on_failure" if s == ON_FAILURE else s for s in path)
+
+
+class _Checker:
+    def __init__(self, pipeline: Pipeline, source: SourceMap):
+        self.pipeline = pipeline
+        self.source = source
+        self.problems: list[Diagnostic] = []
+
+    def report(self, path: Path, message: str, field: str | None = None, key: bool = False, hint=None) -> None:
+        doc = step_doc_path(self.pipeline, path)
+        if field is not None:
+            doc = doc + (field,)
+        span = self.source.span(doc, key=key or field is None)
+        self.problems.append(Diagnostic(message, span, step=display(path), hint=hint))
+
+    def check_names(self, block: Path, names: list[str], what: str, doc_prefix: tuple) -> None:
+        keys: dict[str, str] = {}
+        for name in names:
+            span = self.source.span(doc_prefix + (name,), key=True)
+            if not name or _BAD_NAME.search(name) or name.startswith("@"):
+                self.problems.append(
+                    Diagnostic(f"invalid {what} name {name!r}: no '/', control characters or leading '@'", span)
+                )
+                continue
+            key = step_key(name)
+            if key in keys:
+                self.problems.append(
+                    Diagnostic(
+                        f"{what} names '{keys[key]}' and '{name}' both become '{key}' in Kubernetes names",
+                        span,
+                        step=display(block + (name,)) if what == "step" else None,
+                        hint="rename one of them",
+                    )
+                )
+            else:
+                keys[key] = name
+
+    def check_step(self, path: Path, step: Step) -> None:
+        kinds = step.kinds
+        if not kinds:
+            self.report(path, "the step has no kind", hint="give it one of python, shell, stub, map, parallel, switch")
+            return
+        if len(kinds) > 1:
+            self.report(path, f"the step has several kinds ({', '.join(kinds)}); give it exactly one")
+            return
+        if step.python is not None and not _PYTHON_REF.match(step.python):
+            self.report(path, f"'{step.python}' is not of the form module:function", field="python")
+        if step.shell is not None and not step.shell.strip():
+            self.report(path, "the shell command is empty", field="shell")
+        if step.stub and step.returns:
+            self.report(path, "a stub step returns nothing; remove 'returns'", field="returns", key=True)
+        if not step.is_task:
+            for name in (*SETTING_FIELDS, "returns", "catalog"):
+                value = getattr(step, name)
+                if value not in (None, ()):
+                    self.report(path, f"'{name}' applies to task steps, not to a {step.kind}", field=name, key=True)
+        if len(set(step.returns)) != len(step.returns):
+            self.report(path, "'returns' names a value twice", field="returns")
+
+    def check_block(self, block: Path, steps: Mapping[str, Step]) -> None:
+        names = list(steps)
+        self.check_names(block, names, "step", step_doc_path(self.pipeline, block + ("x",))[:-1])
+        needs: dict[str, list[str]] = {}
+        for name, step in steps.items():
+            path = block + (name,)
+            valid = []
+            for i, dep in enumerate(step.needs):
+                if dep == name:
+                    self.report(path, "a step cannot need itself", field="needs")
+                elif dep not in steps:
+                    where = step_doc_path(self.pipeline, path) + ("needs", i)
+                    self.problems.append(
+                        Diagnostic(
+                            f"'needs' names unknown step '{dep}'",
+                            self.source.span(where),
+                            step=display(path),
+                            hint=did_you_mean(dep, names) or f"steps in this block: {', '.join(names)}",
+                        )
+                    )
+                else:
+                    valid.append(dep)
+            needs[name] = valid
+        cycle = find_cycle(names, needs)
+        if cycle:
+            self.report(block + (cycle[0],), f"the steps form a cycle: {' -> '.join(cycle)}", field="needs", key=True)
+
+    def check_composite_names(self, path: Path, step: Step) -> None:
+        doc = step_doc_path(self.pipeline, path)
+        if step.parallel is not None:
+            self.check_names(path, list(step.parallel), "branch", doc + ("parallel",))
+        if step.switch is not None:
+            self.check_names(path, list(step.switch.cases), "case", doc + ("switch", "cases"))
+
+    def check_references(self, index: Index) -> None:
+        for path, located in index.steps.items():
+            step = located.step
+            ref = None
+            if step.map is not None:
+                ref, field, what = step.map.over, "map", "map.over"
+            elif step.switch is not None:
+                ref, field, what = step.switch.on, "switch", "switch.on"
+            if ref is None:
+                continue
+            if index.resolve(ref, path) is None:
+                known = list(index.visible(path))
+                self.report(
+                    path,
+                    f"{what} names '{ref}', which no parameter or upstream step provides",
+                    field=field,
+                    hint=did_you_mean(ref, known) or (f"visible here: {', '.join(known)}" if known else None),
+                )
+        for conflict in index.conflicts:
+            producers = " and ".join(f"'{display(p)}'" for p in conflict.producers)
+            self.report(
+                conflict.producers[-1],
+                f"return '{conflict.name}' is produced by both {producers}",
+                field="returns",
+                hint="rename one of them",
+            )
+
+
+def validate(pipeline: Pipeline, source: SourceMap) -> Index:
+    """Check the pipeline; raise a TranspileError listing every problem, else return its Index."""
+    checker = _Checker(pipeline, source)
+    for block, steps in walk_blocks(pipeline):
+        checker.check_block(block, steps)
+    for located in walk(pipeline):
+        checker.check_step(located.path, located.step)
+        checker.check_composite_names(located.path, located.step)
+    if checker.problems:
+        raise TranspileError(checker.problems)
+    index = Index.build(pipeline)
+    checker.check_references(index)
+    if checker.problems:
+        raise TranspileError(checker.problems)
+    return index
