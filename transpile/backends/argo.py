@@ -238,11 +238,12 @@ class _SpecBuilder:
 
     def store(self, name: str, owner: str, ctx: _Context, tasks: list[m.DAGTask], deps: dict[str, list[str]]) -> str:
         """Store a DAG template, or reuse an identical one; DAGs over MAX_DAG_TASKS are cut into parts."""
-        signature = json.dumps([ctx.nested, ctx.in_map, to_data(tasks)])
-        if signature in self.shapes:
-            del self.templates[name], self.owners[name]
-            return self.shapes[signature]
-        self.shapes[signature] = name
+        if ctx.nested:
+            signature = json.dumps([ctx.in_map, to_data(tasks)])
+            if signature in self.shapes:
+                del self.templates[name], self.owners[name]
+                return self.shapes[signature]
+            self.shapes[signature] = name
         level = 0
         while len(tasks) > MAX_DAG_TASKS:
             level += 1

@@ -6,13 +6,14 @@ otherwise double-quoted with JSON escapes (a subset of YAML's). Multi-line strin
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
 
 _PLAIN = re.compile(r"^(?:--?[A-Za-z]|[A-Za-z_/$])[A-Za-z0-9_./$()=+-]*(?::[A-Za-z0-9_./$=+-]+)*$")
 _WORD = re.compile(r"^[A-Za-z0-9_./$()=+-]+$")
-_RESERVED = frozenset("y n yes no on off true false null ~ nan inf".split())
+_RESERVED = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "nan", "inf"])
 _NUMERIC_LIKE = re.compile(r"^[-+]?(\d|\.\d|\.inf|\.nan)", re.IGNORECASE)
 _UNSAFE_FOR_BLOCK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\r]")
 _ESCAPE_EXTRA = re.compile(r"[\x7f-\x9f\u2028\u2029\ufeff]")
@@ -36,6 +37,8 @@ def _plain_ok(text: str) -> bool:
 
 def scalar(value: Any) -> str:
     """One scalar in YAML syntax."""
+    if isinstance(value, str):
+        return _string(value)
     if value is None:
         return "null"
     if value is True:
@@ -46,10 +49,12 @@ def scalar(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return json.dumps(value)
-    text = str(value)
-    if _plain_ok(text):
-        return text
-    return quote(text)
+    return _string(str(value))
+
+
+@functools.lru_cache(maxsize=65536)
+def _string(text: str) -> str:
+    return text if _plain_ok(text) else quote(text)
 
 
 def _literal_ok(text: str) -> bool:

@@ -59,10 +59,13 @@ def _doc_path(data: Any, loc: tuple[Any, ...]) -> DocPath:
     path: list[str | int] = []
     node = data
     for segment in loc:
-        if isinstance(node, dict) and segment in node:
-            node = node[segment]
-            path.append(segment)
-        elif isinstance(node, list) and isinstance(segment, int) and segment < len(node):
+        if (
+            isinstance(node, dict)
+            and segment in node
+            or isinstance(node, list)
+            and isinstance(segment, int)
+            and segment < len(node)
+        ):
             node = node[segment]
             path.append(segment)
     return tuple(path)

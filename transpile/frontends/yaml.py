@@ -53,12 +53,17 @@ def _plain_scalar(text: str) -> Any:
     return text
 
 
-def _span(file: str, node: yaml.Node) -> Span:
+def _position(node: yaml.Node) -> tuple[int, int, int]:
+    """(line, column, width) of a node, 1-based; kept as a tuple, a Span is made only when needed."""
     mark = node.start_mark
     width = 1
-    if isinstance(node, yaml.ScalarNode):
-        width = max(1, min(len(str(node.value)), 80)) if node.end_mark.line == mark.line else 1
-    return Span(file, mark.line + 1, mark.column + 1, width)
+    if isinstance(node, yaml.ScalarNode) and node.end_mark.line == mark.line:
+        width = max(1, min(node.end_mark.column - mark.column, 80))
+    return (mark.line + 1, mark.column + 1, width)
+
+
+def _span(file: str, node: yaml.Node) -> Span:
+    return Span(file, *_position(node))
 
 
 def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic]) -> Any:
@@ -74,9 +79,9 @@ def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic]) -> 
         if budget < 0:
             problems.append(Diagnostic("the document is too large (or its aliases expand without end)", Span(file)))
             break
-        source.values[path] = _span(file, node)
+        source.values[path] = _position(node)
         if isinstance(node, yaml.ScalarNode):
-            container[slot] = _plain_scalar(node.value) if node.style is None else node.value
+            container[slot] = _plain_scalar(node.value) if not node.style else node.value
             continue
         if isinstance(node, yaml.SequenceNode):
             items: list[Any] = [None] * len(node.value)
@@ -92,18 +97,18 @@ def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic]) -> 
                 problems.append(Diagnostic("mapping keys must be plain strings", _span(file, key_node)))
                 continue
             key = key_node.value
-            if key_node.style is None:
+            if not key_node.style:  # plain ('' from libyaml, None from the pure-Python parser)
                 resolved = _plain_scalar(key)
                 key = key if resolved is None or isinstance(resolved, bool) else str(resolved)
             if key in mapping:
                 first = source.keys.get(path + (key,))
-                where = f" (first at line {first.line})" if first else ""
+                where = f" (first at line {source.span(path + (key,), key=True).line})" if first else ""
                 problems.append(
                     Diagnostic(f"duplicate key '{key}'{where}", _span(file, key_node), hint="names must be unique")
                 )
                 continue
             mapping[key] = None
-            source.keys[path + (key,)] = _span(file, key_node)
+            source.keys[path + (key,)] = _position(key_node)
             pending.append((value_node, path + (key,), mapping, key))
         stack.extend(reversed(pending))
     return holder[0]

@@ -9,6 +9,8 @@ from transpile.ir.graph import ON_FAILURE, Path
 from transpile.ir.models import Pipeline, Step
 
 DocPath = tuple[str | int, ...]
+# A Span, or (line, column, width) in the map's file: the YAML reader stores tuples for speed.
+Position = Span | tuple[int, int, int]
 
 
 @dataclass
@@ -16,20 +18,23 @@ class SourceMap:
     """Spans of values and of mapping keys, by their path in the document."""
 
     file: str
-    values: dict[DocPath, Span] = field(default_factory=dict)
-    keys: dict[DocPath, Span] = field(default_factory=dict)
+    values: dict[DocPath, Position] = field(default_factory=dict)
+    keys: dict[DocPath, Position] = field(default_factory=dict)
+
+    def _make(self, position: Position) -> Span:
+        return position if isinstance(position, Span) else Span(self.file, *position)
 
     def span(self, path: DocPath, key: bool = False) -> Span:
         """The span at `path` (of the key itself when `key`), or of the nearest enclosing node."""
         table = self.keys if key else self.values
         if path in table:
-            return table[path]
+            return self._make(table[path])
         for cut in range(len(path), -1, -1):
             prefix = path[:cut]
             if prefix in self.keys:
-                return self.keys[prefix]
+                return self._make(self.keys[prefix])
             if prefix in self.values:
-                return self.values[prefix]
+                return self._make(self.values[prefix])
         return Span(self.file)
 
 

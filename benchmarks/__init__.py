@@ -1,0 +1,1 @@
+"""Benchmark scripts and the synthetic pipelines they (and the tests) use."""

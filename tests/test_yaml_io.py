@@ -1,0 +1,50 @@
+"""The YAML reader resolves scalars as YAML 1.2 does; the writer round-trips any string exactly."""
+
+from __future__ import annotations
+
+import random
+import string
+
+import pytest
+import yaml
+
+from transpile.backends.yaml_writer import dump_all
+from transpile.frontends.yaml import load_yaml_document
+
+
+def test_yaml_12_scalars_in_block_and_flow_style():
+    data, _ = load_yaml_document(
+        "a: 1\nb: {c: 2, d: 1.5, e: true, f: null}\ng: [3, 'x', \"4\"]\non: yes\nh: 2026-01-01\ni: 0x1f\n", "t.yaml"
+    )
+    assert data == {
+        "a": 1,
+        "b": {"c": 2, "d": 1.5, "e": True, "f": None},
+        "g": [3, "x", "4"],
+        "on": "yes",
+        "h": "2026-01-01",
+        "i": 31,
+    }
+
+
+def test_positions_are_kept():
+    _, source = load_yaml_document("name: x\nsteps:\n  a:\n    python: m:f\n", "t.yaml")
+    span = source.span(("steps", "a", "python"), key=True)
+    assert (span.line, span.col) == (4, 5)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_writer_round_trips_random_strings(seed):
+    rng = random.Random(seed)
+    alphabet = string.printable + "éü\u2028\x85\x00{}[]-#:'\"\\"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        if rng.random() < 0.3:
+            text = rng.choice(["-", "--", "_", "/", "a ", "yes", "0", "{{"]) + text
+        doc = {"k": text, "l": [text, {"m": text}], text or "empty": 1}
+        out = dump_all([doc])
+        assert yaml.safe_load(out) == doc, (text, out)
+
+
+def test_writer_output_is_block_style_with_literal_scripts():
+    out = dump_all([{"a": {"b": [{"name": "x", "script": "echo 1\necho 2\n"}]}}], "# h\n")
+    assert out == "# h\na:\n  b:\n    - name: x\n      script: |\n        echo 1\n        echo 2\n"
