@@ -39,7 +39,9 @@ def test_sample_is_accepted():
 
 
 def test_sample_structure_matches_pipeline():
-    doc = check_argo_documents(ArgoBackend().emit(compile_pipeline("samples/etl.yaml"), DeployConfig(), EmitOptions()))[0]
+    doc = check_argo_documents(ArgoBackend().emit(compile_pipeline("samples/etl.yaml"), DeployConfig(), EmitOptions()))[
+        0
+    ]
     assert doc["metadata"]["name"] == "etl-daily"
     assert doc["spec"]["arguments"]["parameters"] == [
         {"name": "date", "value": "2026-01-01"},
@@ -125,9 +127,9 @@ def test_identical_branches_share_one_template():
 
 def test_switch_values_with_quotes_and_spaces_never_reach_when():
     text = (
-        "name: q\ndefaults: {image: img}\nparameters: {v: \"it's a/b\"}\nsteps:\n"
+        'name: q\ndefaults: {image: img}\nparameters: {v: "it\'s a/b"}\nsteps:\n'
         "  r:\n    switch:\n      on: v\n      cases:\n"
-        "        \"it's a/b\": {steps: {x: {stub: true}}}\n        'say \"hi\"': {steps: {y: {stub: true}}}\n"
+        '        "it\'s a/b": {steps: {x: {stub: true}}}\n        \'say "hi"\': {steps: {y: {stub: true}}}\n'
     )
     doc = check_argo_documents(emit_text(text))[0]
     whens = [t.get("when") for t in templates_of(doc)["r"]["dag"]["tasks"] if t.get("when")]
@@ -148,7 +150,8 @@ def test_volume_claim_template_mode():
 
 def test_long_names_are_truncated_with_stable_hash():
     long = "x" * 100
-    text = f"name: n\ndefaults: {{image: img}}\nsteps:\n  {long}a:\n    parallel:\n      b: {{steps: {{c: {{stub: true}}}}}}\n"
+    text = "name: n\ndefaults: {image: img}\nsteps:\n"
+    text += f"  {long}a:\n    parallel:\n      b: {{steps: {{c: {{stub: true}}}}}}\n"
     text += f"  {long}b:\n    parallel:\n      b: {{steps: {{c: {{shell: 'true'}}}}}}\n"
     out = emit_text(text)
     doc = check_argo_documents(out)[0]

@@ -30,9 +30,9 @@ def _plain_ok(text: str) -> bool:
     words = text.split(" ")
     if not all(words) or text.lower() in _RESERVED or _NUMERIC_LIKE.match(text):
         return False
-    if len(words) > 1 and not all(_WORD.match(w) for w in words[1:]):
+    if len(words) > 1 and not all(_WORD.fullmatch(w) for w in words[1:]):
         return False
-    return bool(_PLAIN.match(words[0])) and words[0].lower() not in _RESERVED
+    return bool(_PLAIN.fullmatch(words[0])) and words[0].lower() not in _RESERVED
 
 
 def scalar(value: Any) -> str:

@@ -29,7 +29,7 @@ def parse_duration(value: Any) -> Any:
         text = value.strip()
         if text.isdigit():
             return int(text)
-        match = _DURATION.match(text)
+        match = _DURATION.fullmatch(text)
         if match and text:
             days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
             return days * 86400 + hours * 3600 + minutes * 60 + seconds
@@ -119,7 +119,7 @@ class Settings(_Model):
     @classmethod
     def _env_names(cls, env: dict[str, str] | None) -> dict[str, str] | None:
         for name in env or {}:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise ValueError(f"'{name}' is not a valid environment variable name")
         return env
 

@@ -65,7 +65,7 @@ class _Checker:
         if len(kinds) > 1:
             self.report(path, f"the step has several kinds ({', '.join(kinds)}); give it exactly one")
             return
-        if step.python is not None and not _PYTHON_REF.match(step.python):
+        if step.python is not None and not _PYTHON_REF.fullmatch(step.python):
             self.report(path, f"'{step.python}' is not of the form module:function", field="python")
         if step.shell is not None and not step.shell.strip():
             self.report(path, "the shell command is empty", field="shell")
@@ -116,21 +116,33 @@ class _Checker:
     def check_references(self, index: Index) -> None:
         for path, located in index.steps.items():
             step = located.step
-            ref = None
             if step.map is not None:
-                ref, field, what = step.map.over, "map", "map.over"
+                ref, field = step.map.over, ("map", "over")
             elif step.switch is not None:
-                ref, field, what = step.switch.on, "switch", "switch.on"
-            if ref is None:
+                ref, field = step.switch.on, ("switch", "on")
+            else:
                 continue
-            if index.resolve(ref, path) is None:
+            if index.resolve(ref, path) is not None:
+                continue
+            siblings = [
+                name
+                for name in index.blocks[located.block]
+                if ref in index.exports[located.block + (name,)] and name != path[-1]
+            ]
+            if siblings:
+                hint = f"'{siblings[0]}' returns '{ref}': add it to this step's needs"
+            else:
                 known = list(index.visible(path))
-                self.report(
-                    path,
-                    f"{what} names '{ref}', which no parameter or upstream step provides",
-                    field=field,
-                    hint=did_you_mean(ref, known) or (f"visible here: {', '.join(known)}" if known else None),
+                hint = did_you_mean(ref, known) or (f"visible here: {', '.join(known)}" if known else None)
+            doc = step_doc_path(self.pipeline, path) + field
+            self.problems.append(
+                Diagnostic(
+                    f"{'.'.join(field)} names '{ref}', which no parameter or upstream step provides",
+                    self.source.span(doc),
+                    step=display(path),
+                    hint=hint,
                 )
+            )
         for conflict in index.conflicts:
             producers = " and ".join(f"'{display(p)}'" for p in conflict.producers)
             self.report(

@@ -1,0 +1,150 @@
+"""Every bad input gives a clear report: file, line and column, the step, a caret; all errors at once;
+no traceback; exit code 2."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from tests.conftest import run_cli
+
+HEAD = "name: p\ndefaults: {image: img}\n"
+
+CASES = {
+    "unknown-key": (
+        HEAD + "steps:\n  extract:\n    pythn: m:f\n",
+        ["unknown key 'pythn'", "bad.yaml:5:5", "did you mean 'python'?", "in step 'extract'"],
+    ),
+    "bad-type": (
+        HEAD + "steps:\n  a:\n    python: m:f\n    retries: many\n",
+        ["bad.yaml:6:14", "in step 'a'", "retries"],
+    ),
+    "unknown-need": (
+        HEAD + "steps:\n  extract: {python: m:f}\n  load: {python: m:g, needs: [extrct]}\n",
+        ["'needs' names unknown step 'extrct'", "bad.yaml:5:31", "did you mean 'extract'?", "in step 'load'"],
+    ),
+    "cycle": (
+        HEAD
+        + "steps:\n  a: {python: m:f, needs: [c]}\n  b: {python: m:f, needs: [a]}\n  c: {python: m:f, needs: [b]}\n",
+        ["cycle", "a -> b -> c -> a"],
+    ),
+    "duplicate-name": (
+        HEAD + "steps:\n  a: {python: m:f}\n  a: {python: m:g}\n",
+        ["duplicate key 'a'", "bad.yaml:5:3", "first at line 4"],
+    ),
+    "sanitised-collision": (
+        HEAD + "steps:\n  load_data: {python: m:f}\n  Load-Data: {python: m:g}\n",
+        ["'load_data' and 'Load-Data' both become 'load-data'", "bad.yaml:5:3"],
+    ),
+    "map-over-unknown": (
+        HEAD + "steps:\n  m:\n    map: {over: shardz, as: s, steps: {x: {python: m:f}}}\n",
+        ["map.over names 'shardz'", "bad.yaml:5:17", "in step 'm'"],
+    ),
+    "switch-on-not-upstream": (
+        HEAD
+        + "steps:\n  gate: {python: m:f, returns: [verdict]}\n"
+        + "  route:\n    switch: {on: verdict, cases: {a: {steps: {x: {stub: true}}}}}\n",
+        ["switch.on names 'verdict'", "bad.yaml:6:18", "'gate' returns 'verdict': add it to this step's needs"],
+    ),
+    "parallel-return-clash": (
+        HEAD
+        + "steps:\n  t:\n    parallel:\n      a: {steps: {f: {python: m:f, returns: [score]}}}\n"
+        + "      b: {steps: {f: {python: m:g, returns: [score]}}}\n",
+        ["return 'score' is produced by both 't/a/f' and 't/b/f'", "bad.yaml:7:45"],
+    ),
+    "no-kind": (HEAD + "steps:\n  a: {needs: []}\n", ["the step has no kind", "bad.yaml:4:3"]),
+    "two-kinds": (
+        HEAD + "steps:\n  a: {python: m:f, shell: echo}\n",
+        ["several kinds (python, shell)", "in step 'a'"],
+    ),
+    "empty-file": ("", ["the file is empty", "bad.yaml:1:1"]),
+    "unparsable": (HEAD + "steps:\n  a: {python: m:f\n", ["cannot parse YAML", "bad.yaml:5:"]),
+    "not-a-mapping": ("- a\n- b\n", ["expected a mapping at the top of the file, got a list"]),
+    "missing-name": ("steps: {a: {stub: true}}\n", ["missing required key 'name'"]),
+    "bad-pipeline-name": ("name: Bad_Name\nsteps: {a: {stub: true}}\n", ["bad.yaml:1:7", "name: String should match"]),
+    "no-image": ("name: p\nsteps: {a: {python: m:f}}\n", ["no image for this step", "in step 'a'"]),
+    "settings-on-composite": (
+        HEAD
+        + "steps:\n  m:\n    image: x\n    map: {over: xs, as: x, steps: {y: {stub: true}}}\nparameters: {xs: [1]}\n",
+        ["'image' applies to task steps, not to a map", "bad.yaml:5:5"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_error_report(tmp_path, case):
+    text, expected = CASES[case]
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = run_cli("compile", str(path), cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    report = result.stderr.replace(str(tmp_path) + "/", "")
+    for fragment in expected:
+        assert fragment in report, f"{fragment!r} not in:\n{report}"
+    if case not in ("not-a-mapping", "missing-name", "empty-file", "unparsable"):
+        assert "^" in report
+
+
+def test_all_errors_reported_at_once(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            name: p
+            defaults: {image: img, timout: 3}
+            steps:
+              a: {pythn: m:f}
+              b: {python: m:f, retries: x}
+            """
+        )
+    )
+    result = run_cli("compile", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown key 'timout'" in result.stderr and "did you mean 'timeout'?" in result.stderr
+    assert "unknown key 'pythn'" in result.stderr and "retries" in result.stderr
+    assert "3 errors found" in result.stderr
+
+
+def test_caret_points_at_the_culprit(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(HEAD + "steps:\n  extract:\n    pythn: m:f\n")
+    lines = run_cli("compile", str(path), cwd=tmp_path).stderr.splitlines()
+    source = next(i for i, line in enumerate(lines) if "pythn: m:f" in line)
+    assert lines[source + 1].index("^^^^^") == lines[source].index("pythn")
+
+
+def test_unknown_target_did_you_mean():
+    result = run_cli("compile", "samples/etl.yaml", "-t", "argoo")
+    assert result.returncode == 2
+    assert "unknown target 'argoo'" in result.stderr and "did you mean 'argo'?" in result.stderr
+
+
+def test_python_form_errors_point_into_the_python_file(tmp_path):
+    path = tmp_path / "flow.py"
+    path.write_text(
+        "from transpile import Flow\n"
+        "flow = Flow('p', defaults={'image': 'img'})\n"
+        "a = flow.python('a', 'm:f')\n"
+        "flow.python('b', 'm:g', needs=['aa'])\n"
+    )
+    result = run_cli("compile", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'needs' names unknown step 'aa'" in result.stderr
+    assert "flow.py:4:" in result.stderr and "did you mean 'a'?" in result.stderr
+
+
+def test_python_module_exception_is_reported_without_traceback(tmp_path):
+    path = tmp_path / "flow.py"
+    path.write_text("from transpile import Flow\nflow = Flow('p')\nraise RuntimeError('boom')\n")
+    result = run_cli("compile", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "RuntimeError: boom" in result.stderr and "flow.py:3:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_file():
+    result = run_cli("compile", "nope.yaml")
+    assert result.returncode == 2 and "cannot read file" in result.stderr
