@@ -24,7 +24,6 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.pipelines import SHAPES  # noqa: E402
 
-
 # Runs the CLI as `python -m transpile` would, then reports the process's own high-water RSS (VmHWM is
 # reset by exec, unlike ru_maxrss, which Linux carries over from the forking parent).
 LAUNCHER = """
@@ -81,7 +80,7 @@ def main() -> None:
                 pipeline = Path(tmp) / f"{shape}-{size}.yaml"
                 pipeline.write_text(SHAPES[shape](size))
                 output = Path(tmp) / f"{shape}-{size}.out.yaml"
-                walls, peaks = zip(*(run_once(pipeline, output) for _ in range(args.runs)))
+                walls, peaks = zip(*(run_once(pipeline, output) for _ in range(args.runs)), strict=True)
                 objects, templates, largest = describe(output)
                 print(
                     f"{shape + '-' + str(size):<22}{statistics.median(walls):>8.2f}{statistics.median(peaks):>9.0f}"
