@@ -107,3 +107,38 @@ def test_schema_command_writes_schemas(tmp_path):
     result = run_cli("schema", "-o", str(tmp_path))
     assert result.returncode == 0
     assert (tmp_path / "pipeline.schema.json").read_text() == (REPO / "schemas" / "pipeline.schema.json").read_text()
+
+
+def test_wheel_ships_schemas_and_templates(tmp_path):
+    """`pip install .` (a real wheel build) ships schemas/ and templates/, usable from another directory."""
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    assert (target / "transpile" / "schemas" / "pipeline.schema.json").is_file()
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from transpile.resources import schemas_dir, templates_dir;print(schemas_dir()); print(templates_dir())",
+        ],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert probe.stdout.split() == [str(target / "transpile" / "schemas")]

@@ -70,5 +70,12 @@ def compile_pipeline(reference: str) -> Compiled:
 
 
 def relative_source(path: str) -> str:
-    """The source path as written in generated files: relative, with forward slashes."""
-    return Path(path).as_posix()
+    """The source path as written in generated files: relative to the working directory when inside it
+    (the image is expected to hold the project at its working directory), with forward slashes."""
+    given = Path(path)
+    if given.is_absolute():
+        try:
+            return given.relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            return given.as_posix()
+    return given.as_posix()
