@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from transpile.ir.models import Pipeline, Step
+if TYPE_CHECKING:
+    from transpile.ir.models import Pipeline, Step
+
 
 ON_FAILURE = "@on_failure"
 

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
+from transpile.ir.shape import StepShape
+
 FORMAT_VERSION = 1
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -155,7 +157,7 @@ class SwitchSpec(_Model):
     cases: dict[str, Block] = Field(min_length=1)
 
 
-class Step(Settings):
+class Step(Settings, StepShape):
     """One step: a task (`python`, `shell` or `stub`) or a composite (`map`, `parallel`, `switch`)."""
 
     needs: tuple[str, ...] = Field((), description="Upstream steps in the same block.")
@@ -173,36 +175,9 @@ class Step(Settings):
     def _needs_short_form(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
 
-    @property
-    def kinds(self) -> list[str]:
-        """Which of the step kinds this step declares (valid steps declare exactly one)."""
-        found = [k for k in ("python", "shell", "map", "parallel", "switch") if getattr(self, k) is not None]
-        if self.stub:
-            found.append("stub")
-        return found
-
-    @property
-    def kind(self) -> str:
-        kinds = self.kinds
-        return kinds[0] if kinds else ""
-
-    @property
-    def is_task(self) -> bool:
-        return self.kind in ("python", "shell", "stub")
-
     def settings(self) -> Settings:
         """The step's own settings fields."""
         return Settings(**{name: getattr(self, name) for name in SETTING_FIELDS})
-
-    def blocks(self) -> list[tuple[str, dict[str, Step]]]:
-        """Child blocks of a composite as (segment, steps); the segment is '' for a map body."""
-        if self.map is not None:
-            return [("", self.map.steps)]
-        if self.parallel is not None:
-            return [(name, block.steps) for name, block in self.parallel.items()]
-        if self.switch is not None:
-            return [(name, block.steps) for name, block in self.switch.cases.items()]
-        return []
 
 
 class Pipeline(_Model):

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from transpile.ir.graph import Located, Path, child_block_path, top_blocks, walk
-from transpile.ir.models import Pipeline, Step
+
+if TYPE_CHECKING:
+    from transpile.ir.models import Pipeline, Step
 
 
 @dataclass(frozen=True)
