@@ -25,7 +25,7 @@ extract = flow.python("extract", "etl.steps:extract", returns=["rows", "shards"]
 
 clean = flow.map("clean", over="shards", as_="shard", needs=[extract])
 load = clean.python("load", "etl.steps:load", returns=["n"])
-clean.shell("tidy", 'tidy --shard "$shard"', needs=[load])
+clean.shell("tidy", 'echo tidy --shard "$shard" rows=$n', needs=[load])
 
 train = flow.parallel("train", needs=[clean])
 train.branch("xgb").python("fit", "ml.xgb:fit", returns=["score_xgb"], resources={"gpu": 1})
@@ -34,9 +34,11 @@ train.branch("lin").python("fit", "ml.lin:fit", returns=["score_lin"])
 gate = flow.python("gate", "ml.gate:decide", needs=[train], returns=["verdict"])
 
 route = flow.switch("route", on="verdict", needs=[gate])
-route.case("ship").shell("publish", "make publish")
+route.case("ship").shell(
+    "publish", 'echo publishing; echo "$score_xgb" > "$TRANSPILE_RETURNS/published"', returns=["published"]
+)
 route.case("hold").shell("notify", "echo held")
 
 flow.stub("noop", needs=[route])
 
-flow.on_failure.shell("alert", "./alert.sh")
+flow.on_failure.shell("alert", 'echo "etl-daily failed on $date" >&2')

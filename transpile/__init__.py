@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from transpile.frontends.python import Flow
 
-__all__ = ["Flow"]
+__all__ = ["Flow", "__version__"]
+__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

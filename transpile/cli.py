@@ -123,7 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _register_runtime(sub: argparse._SubParsersAction) -> None:
+    from transpile.runtime import command, runs
+
+    command.register(sub)
+    runs.register(sub)
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_register_runtime]
 
 
 def _version() -> str:
@@ -137,6 +144,11 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `transpile` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["execute-node"]:
+        from transpile.runtime.command import expand_file_arguments
+
+        argv = expand_file_arguments(argv)
     args = build_parser().parse_args(argv)
     from transpile.errors import TranspileError
 

@@ -1,0 +1,1 @@
+"""Step code of the ETL sample (samples/etl.yaml): small, real, dependency-free."""

@@ -1,0 +1,1 @@
+"""Model steps of the ETL sample."""

@@ -1,0 +1,91 @@
+"""`transpile execute-node`: the per-node entrypoint every pod (and `transpile run`) executes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def expand_file_arguments(argv: list[str]) -> list[str]:
+    """Replace every `@path` argument by the file's content (Argo offloads large arguments that way)."""
+    expanded = []
+    for arg in argv:
+        if arg.startswith("@") and len(arg) > 1:
+            try:
+                expanded.append(Path(arg[1:]).read_text(encoding="utf-8"))
+                continue
+            except OSError as exc:
+                raise SystemExit(f"transpile execute-node: cannot read argument file {arg[1:]}: {exc}") from None
+        expanded.append(arg)
+    return expanded
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("execute-node", help="run one node of a compiled pipeline (used inside pods)")
+    p.add_argument("--pipeline", required=True, help="pipeline file inside the image")
+    p.add_argument("--hash", default=None, help="hash of the compiled pipeline; refuse to run on mismatch")
+    p.add_argument("--store", required=True, type=Path, help="run store root (the shared volume's mount)")
+    p.add_argument("--run-id", required=True, help="run id ({{workflow.name}} on Argo)")
+    p.add_argument("--node", required=True, help="node id, e.g. clean/load")
+    p.add_argument("--indices", default="", help="map indices of the enclosing maps, dot-separated")
+    p.add_argument("-p", "--param", action="append", default=[], type=_parameter, metavar="NAME=VALUE")
+    p.add_argument("--control-out", type=Path, help="write the map/switch control value to this file")
+    p.add_argument("--xcom", nargs="?", const="/airflow/xcom/return.json", type=Path, help="write it as XCom")
+    p.add_argument("--print-control", action="store_true", help="print it as the last stdout line")
+    p.add_argument("--no-echo", action="store_true", help="do not echo the step's output (logs only)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from transpile.errors import TranspileError
+    from transpile.runtime.node import (
+        EXIT_BAD_INPUT,
+        EXIT_HASH_MISMATCH,
+        HashMismatch,
+        NodeError,
+        NodeRequest,
+        execute_node,
+    )
+    from transpile.runtime.store import parse_indices
+
+    try:
+        indices = parse_indices(args.indices)
+    except ValueError:
+        print(f"transpile execute-node: bad --indices {args.indices!r}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    request = NodeRequest(
+        pipeline=args.pipeline,
+        store=args.store,
+        run_id=args.run_id,
+        node=args.node,
+        indices=indices,
+        expected_hash=args.hash,
+        parameters=dict(args.param),
+        control_out=args.control_out,
+        xcom_out=args.xcom,
+        print_control=args.print_control,
+        echo=not args.no_echo,
+    )
+    try:
+        outcome = execute_node(request)
+    except HashMismatch as exc:
+        print(f"transpile execute-node: refusing to run: {exc}", file=sys.stderr)
+        return EXIT_HASH_MISMATCH
+    except NodeError as exc:
+        print(f"transpile execute-node: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except TranspileError as exc:
+        print(f"transpile execute-node: the pipeline file does not compile:\n{exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if outcome.status != "succeeded":
+        where = args.store / "runs" / args.run_id / "nodes" / outcome.key / f"attempt-{outcome.attempt}"
+        print(f"step '{args.node}' failed: {outcome.error}\n  logs: {where}", file=sys.stderr)
+    return outcome.exit_code
