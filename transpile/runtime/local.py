@@ -35,6 +35,7 @@ def _worker_main(conn: Connection, pipeline: str, store: str, cwd: str) -> None:
     """A worker: load the pipeline once, then run the node requests it is sent until told to stop."""
     os.chdir(cwd)
     loaded = load_pipeline(pipeline, Path(store))
+    conn.send({"ready": True})  # dispatch only to loaded workers, so timeouts measure the step alone
     while True:
         try:
             message = conn.recv()
@@ -67,6 +68,7 @@ class _Worker:
     job: _Job | None = None
     deadline: float | None = None
     started: float = 0.0
+    ready: bool = False
 
 
 @dataclass
@@ -249,7 +251,7 @@ class LocalRunner:
 
     def dispatch(self) -> None:
         for worker in self.workers:
-            if worker.job is not None or not self.ready:
+            if not worker.ready or worker.job is not None or not self.ready:
                 continue
             if self.failed and self.ready[0].path[:1] != (ON_FAILURE,):
                 self.ready = [j for j in self.ready if j.path[:1] == (ON_FAILURE,)]
@@ -306,6 +308,8 @@ class LocalRunner:
         worker.process.kill()
         worker.process.join()
         worker.conn.close()
+        if not worker.ready:
+            raise RuntimeError(f"a worker process could not start: {reason}")
         self.workers.remove(worker)
         self.workers.append(self.spawn_worker())
         if job is None:
@@ -339,19 +343,22 @@ class LocalRunner:
             self.progress()
             waits = [w.deadline for w in self.workers if w.deadline] + [t for t, _, _ in self.retry_heap[:1]]
             timeout = max(0.0, min(waits) - now_) if waits else 0.5
-            busy = [w for w in self.workers if w.job is not None]
-            if not busy:
+            listening = [w for w in self.workers if w.job is not None or not w.ready]
+            if not listening:
                 if self.retry_heap:
                     time.sleep(min(timeout, 0.5))
                 continue
-            ready = wait([w.conn for w in busy], timeout=min(timeout, 0.5))
-            for worker in busy:
+            ready = wait([w.conn for w in listening], timeout=min(timeout, 0.5))
+            for worker in listening:
                 if worker.conn in ready:
                     try:
                         outcome = worker.conn.recv()
                     except (EOFError, OSError):
                         code = worker.process.exitcode
                         self.kill(worker, f"the worker process died (exit code {code})")
+                        continue
+                    if "ready" in outcome:
+                        worker.ready = True
                         continue
                     self.on_outcome(worker, outcome)
             for worker in list(self.workers):

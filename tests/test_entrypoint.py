@@ -1,0 +1,273 @@
+"""`transpile execute-node` as pods run it: its contract, concurrency on one store, and the exact container
+commands of a compiled Argo spec run as local processes in DAG order."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, SAMPLES, run_cli
+from transpile.runtime.store import RunStore
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(SAMPLES, tmp_path / "samples")
+    return tmp_path
+
+
+def sample_hash(project: Path) -> str:
+    from transpile.compiler import compile_pipeline
+
+    return compile_pipeline(str(project / "samples/etl.yaml")).hash
+
+
+def node(project: Path, *args: str, store: str = "store"):
+    return run_cli(
+        "execute-node", "--pipeline", "samples/etl.yaml", "--store", store, "--run-id", "r", *args, cwd=project
+    )
+
+
+def test_hash_mismatch_refuses_with_its_own_exit_code(project):
+    result = node(project, "--node", "extract", "--hash", "0" * 64)
+    assert result.returncode == 4
+    assert "refusing to run" in result.stderr and "different pipeline" in result.stderr
+    assert not (project / "store/runs/r/nodes").exists()
+
+
+def test_unknown_node_and_bad_indices(project):
+    assert node(project, "--node", "nope").returncode == 2
+    result = node(project, "--node", "clean/load")
+    assert result.returncode == 2 and "inside 1 map(s)" in result.stderr
+
+
+def test_control_values_for_every_backend(project):
+    digest = sample_hash(project)
+    assert node(project, "--node", "extract", "--hash", digest).returncode == 0
+    out = project / "out"
+    result = node(
+        project,
+        "--node",
+        "clean",
+        "--hash",
+        digest,
+        "--control-out",
+        str(out / "value"),
+        "--xcom",
+        str(out / "xcom.json"),
+        "--print-control",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "value").read_text() == "[0,1,2]"
+    assert json.loads((out / "xcom.json").read_text()) == [0, 1, 2]
+    assert result.stdout.splitlines()[-1] == "[0,1,2]"
+
+
+def test_at_file_arguments_are_read(project):
+    (project / "arg.txt").write_text('shards=["x", "y"]')
+    result = node(project, "--node", "extract", "-p", "@arg.txt")
+    assert result.returncode == 0, result.stderr
+    assert RunStore(project / "store", "r").result("extract")["returns"]["shards"] == ["2026-01-01/x", "2026-01-01/y"]
+
+
+def test_step_output_is_echoed_and_logged(project):
+    result = node(project, "--node", "extract")
+    assert "extracted 3 shards" in result.stdout
+    log = project / "store/runs/r/nodes/extract/attempt-1/stdout.log"
+    assert log.read_text() == "extracted 3 shards for 2026-01-01\n"
+
+
+def test_compiled_pipeline_cache_is_used_and_keyed_by_content(project):
+    assert node(project, "--node", "extract").returncode == 0
+    cached = list((project / "store/cache/pipelines").glob("*.json"))
+    assert len(cached) == 1
+    # a changed file is a different key: recompiled, never served stale
+    text = (project / "samples/etl.yaml").read_text().replace("Nightly ETL", "Nightly ETL v2")
+    (project / "samples/etl.yaml").write_text(text)
+    assert node(project, "--node", "extract", "--hash", "0" * 64).returncode == 4
+    assert len(list((project / "store/cache/pipelines").glob("*.json"))) == 2
+
+
+def test_fifty_processes_write_one_store_at_once(project):
+    """50 separate processes at once: 40 map items, and 10 attempts of one node racing for attempt numbers."""
+    (project / "items.yaml").write_text(
+        "name: items\nparameters: {xs: []}\nsteps:\n"
+        '  m: {map: {over: xs, as: x, steps: {s: {shell: \'echo "$x" > "$TRANSPILE_RETURNS/y"\', returns: [y]}}}}\n'
+        "  same: {shell: 'echo same'}\n"
+    )
+    xs = json.dumps(list(range(40)))
+    base = [
+        sys.executable,
+        "-m",
+        "transpile",
+        "execute-node",
+        "--pipeline",
+        "items.yaml",
+        "--store",
+        "store",
+        "--run-id",
+        "c",
+        "-p",
+        f"xs={xs}",
+        "--no-echo",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    assert subprocess.run(base + ["--node", "m"], cwd=project, env=env).returncode == 0
+    procs = [subprocess.Popen(base + ["--node", "m/s", "--indices", str(i)], cwd=project, env=env) for i in range(40)]
+    procs += [subprocess.Popen(base + ["--node", "same"], cwd=project, env=env) for _ in range(10)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 50
+    run = RunStore(project / "store", "c")
+    for i in range(40):
+        assert run.result(f"m@{i}/s")["returns"] == {"y": i}
+        assert [a["status"] for a in run.attempts(f"m@{i}/s")] == ["succeeded"]
+    same = run.attempts("same")
+    assert sorted(a["attempt"] for a in same) == list(range(1, 11))
+    assert all(a["status"] == "succeeded" for a in same)
+    assert run.result("same")["attempt"] in range(1, 11)
+    for path in (project / "store").rglob("*.json"):
+        json.loads(path.read_text())
+    assert not list((project / "store").rglob("*.tmp"))
+
+
+# -- the Argo spec's own commands, run locally ---------------------------------------------------------
+class ArgoInterpreter:
+    """Walks a WorkflowTemplate's DAGs in dependency order and runs each container's command and args exactly
+    as written (after Argo's `{{...}}` substitution) as a local process."""
+
+    def __init__(self, spec: dict, cwd: Path, workflow_name: str):
+        self.templates = {t["name"]: t for t in spec["spec"]["templates"]}
+        self.spec = spec["spec"]
+        self.cwd = cwd
+        self.globals = {"workflow.name": workflow_name}
+        for param in self.spec.get("arguments", {}).get("parameters", []):
+            self.globals[f"workflow.parameters.{param['name']}"] = param["value"]
+        self.commands: list[list[str]] = []
+
+    @staticmethod
+    def substitute(text: str, scope: dict[str, str]) -> str:
+        def replace(match: re.Match) -> str:
+            key = match.group(1).strip()
+            if key not in scope:
+                raise AssertionError(f"unresolved {{{{{key}}}}}")
+            return scope[key]
+
+        return re.sub(r"\{\{([^{}]+)\}\}", replace, text)
+
+    @staticmethod
+    def evaluate_when(expression: str) -> bool:
+        match = re.fullmatch(r"'([^']*)' (==|!=) '([^']*)'", expression)
+        assert match, f"unsupported when: {expression}"
+        left, op, right = match.groups()
+        return (left == right) if op == "==" else (left != right)
+
+    def run_template(self, name: str, inputs: dict[str, str]) -> tuple[bool, dict[str, str]]:
+        template = self.templates[name]
+        scope = dict(self.globals)
+        for param in template.get("inputs", {}).get("parameters", []):
+            value = inputs.get(param["name"], param.get("default"))
+            assert value is not None, f"template {name}: input {param['name']} missing"
+            scope[f"inputs.parameters.{param['name']}"] = value
+        if "container" in template:
+            return self.run_container(template, scope)
+        return self.run_dag(template, scope), {}
+
+    def run_container(self, template: dict, scope: dict[str, str]) -> tuple[bool, dict[str, str]]:
+        container = template["container"]
+        argv = [self.substitute(a, scope) for a in container["command"] + container.get("args", [])]
+        self.commands.append(argv)
+        outputs = template.get("outputs", {}).get("parameters", [])
+        lock_path = Path("/tmp/transpile-test-control.lock")
+        with open(lock_path, "w") as lock:  # control outputs use a fixed path: one writer at a time
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            env = {**os.environ, "PYTHONPATH": str(REPO)}
+            attempts = template.get("retryStrategy", {}).get("limit", 0) + 1
+            for _ in range(attempts):
+                code = subprocess.run(argv, cwd=self.cwd, env=env, capture_output=True).returncode
+                if code == 0:
+                    break
+            values = {p["name"]: Path(p["valueFrom"]["path"]).read_text() for p in outputs} if code == 0 else {}
+        return code == 0, values
+
+    def run_dag(self, template: dict, scope: dict[str, str]) -> bool:
+        tasks = {t["name"]: t for t in template["dag"]["tasks"]}
+        status: dict[str, str] = {}
+        outputs: dict[str, dict[str, str]] = {}
+        while len(status) < len(tasks):
+            progressed = False
+            for name, task in tasks.items():
+                if name in status:
+                    continue
+                deps = re.findall(r"[A-Za-z0-9][-A-Za-z0-9]*", task.get("depends", ""))
+                if any(d not in status for d in deps):
+                    continue
+                progressed = True
+                if any(status[d] == "Failed" for d in deps):
+                    status[name] = "Omitted"
+                    continue
+                local = dict(scope)
+                for other, values in outputs.items():
+                    for key, value in values.items():
+                        local[f"tasks.{other}.outputs.parameters.{key}"] = value
+                if "when" in task and not self.evaluate_when(self.substitute(task["when"], local)):
+                    status[name] = "Skipped"
+                    continue
+                items = [None]
+                if "withParam" in task:
+                    items = json.loads(self.substitute(task["withParam"], local))
+                ok = True
+                for item in items:
+                    item_scope = dict(local, item=str(item)) if item is not None else local
+                    args = {
+                        p["name"]: self.substitute(p["value"], item_scope)
+                        for p in task.get("arguments", {}).get("parameters", [])
+                    }
+                    task_ok, values = self.run_template(task["template"], args)
+                    ok = ok and task_ok
+                    outputs[name] = values
+                status[name] = "Succeeded" if ok else "Failed"
+            assert progressed, "DAG deadlock"
+        return all(s in ("Succeeded", "Skipped") for s in status.values())
+
+    def run(self) -> bool:
+        ok = self.run_template(self.spec["entrypoint"], {})[0]
+        if "onExit" in self.spec:
+            self.globals["workflow.status"] = "Succeeded" if ok else "Failed"
+            self.run_template(self.spec["onExit"], {})
+        return ok
+
+
+@pytest.mark.parametrize("pipeline", ["samples/etl.yaml", "samples/etl.py", "failing"])
+def test_argo_commands_run_locally_match_transpile_run(project, pipeline):
+    if pipeline == "failing":
+        (project / "failing.yaml").write_text(
+            "name: failing\ndefaults: {image: img, retries: 1}\nparameters: {n: 2}\nsteps:\n"
+            "  a: {shell: 'echo $n > \"$TRANSPILE_RETURNS/x\"', returns: [x]}\n"
+            "  b: {needs: [a], shell: '[ \"$TRANSPILE_ATTEMPT\" -ge 2 ] && exit 5 || exit 1'}\n"
+            "on_failure: {steps: {alert: {shell: 'echo alert $x'}}}\n"
+        )
+        pipeline = "failing.yaml"
+    volume = project / "volume"
+    (project / "deploy.yaml").write_text(f"volume: {{mount_path: {volume}}}\n")
+    compiled = run_cli("compile", pipeline, "-c", "deploy.yaml", cwd=project)
+    assert compiled.returncode == 0, compiled.stderr
+    spec = yaml.safe_load(compiled.stdout)
+    interpreter = ArgoInterpreter(spec, project, "wf-1")
+    succeeded = interpreter.run()
+    assert interpreter.commands and all(argv[:2] == ["transpile", "execute-node"] for argv in interpreter.commands)
+    local = run_cli("run", pipeline, "--store", "local", "--run-id", "wf-1", cwd=project)
+    assert succeeded == (local.returncode == 0)
+    argo_run, local_run = RunStore(volume, "wf-1"), RunStore(project / "local", "wf-1")
+    argo_results = {k: argo_run.result(k) for k in argo_run.node_keys()}
+    local_results = {k: local_run.result(k) for k in local_run.node_keys()}
+    strip = lambda rs: {k: {f: v for f, v in (r or {}).items() if f != "attempt"} for k, r in rs.items()}  # noqa: E731
+    assert strip(argo_results) == strip(local_results)
+    assert len(argo_results) >= 3
