@@ -134,12 +134,9 @@ _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_register
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    from transpile import __version__
 
-        return version("transpile")
-    except Exception:
-        return "0+unknown"
+    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

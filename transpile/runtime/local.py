@@ -30,6 +30,8 @@ from transpile.runtime.node import NodeRequest, execute_node
 from transpile.runtime.store import RunStore, now
 from transpile.runtime.values import ValueReader, parse_parameters
 
+SUMMARY_ROWS = 40
+
 
 def _worker_main(conn: Connection, pipeline: str, store: str, cwd: str) -> None:
     """A worker: load the pipeline once, then run the node requests it is sent until told to stop."""
@@ -446,7 +448,9 @@ class LocalRunner:
 
     def summary(self, status: str, seconds: float) -> None:
         rows = [("step", "status", "items", "attempts", "seconds")]
-        for node, stats in self.stats.items():
+        shown = sorted(self.stats.items(), key=lambda kv: kv[1].failed == 0)  # failures first
+        hidden = max(0, len(shown) - SUMMARY_ROWS)
+        for node, stats in shown[:SUMMARY_ROWS]:
             if stats.failed:
                 state = "failed"
             elif stats.reused and not stats.succeeded:
@@ -460,6 +464,8 @@ class LocalRunner:
             for r in rows
         ]
         self.out.write("\n".join(lines) + "\n")
+        if hidden:
+            self.out.write(f"... and {hidden} more steps, all succeeded (transpile runs show {self.run_id})\n")
         for failure in self.failures:
             self.out.write(f"failed: {failure}\n")
         self.out.write(f"run {self.run_id} {status} in {seconds:.2f}s (store: {self.runstore.run_dir})\n")

@@ -7,14 +7,10 @@ store, records its inputs, outputs, logs and outcome there, and publishes the no
 
 from __future__ import annotations
 
-import glob
 import importlib
 import inspect
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -154,6 +150,8 @@ def _shell_returns(step: Any, returns_dir: Path) -> dict[str, Any]:
 
 
 def _copy(source: Path, target: Path) -> None:
+    import shutil
+
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.transpile-tmp")
     shutil.copyfile(source, tmp)
@@ -161,6 +159,8 @@ def _copy(source: Path, target: Path) -> None:
 
 
 def _catalog_get(step: Any, catalog: Path, workdir: Path) -> list[str]:
+    import glob
+
     fetched = []
     for pattern in step.catalog.get if step.catalog else ():
         matches = sorted(glob.glob(pattern, root_dir=catalog, recursive=True))
@@ -174,6 +174,8 @@ def _catalog_get(step: Any, catalog: Path, workdir: Path) -> list[str]:
 
 
 def _catalog_put(step: Any, catalog: Path, workdir: Path) -> list[str]:
+    import glob
+
     stored = []
     for pattern in step.catalog.put if step.catalog else ():
         matches = sorted(glob.glob(pattern, root_dir=workdir, recursive=True))
@@ -253,6 +255,8 @@ class _Execution:
             returns_dir.mkdir(exist_ok=True)
             env = {**os.environ, **{k: _env_value(v) for k, v in values.items()}}
             env["TRANSPILE_RETURNS"] = str(returns_dir)
+            import subprocess
+
             completed = subprocess.run(["bash", "-c", step.shell], env=env, cwd=workdir)
             record["exit_code"] = completed.returncode
             if completed.returncode != 0:
@@ -308,7 +312,7 @@ class _Execution:
             "kind": self.step.kind,
             "status": "running",
             "started": now(),
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,
             "pid": os.getpid(),
             "logs": {"stdout": f"{attempt_dir.name}/stdout.log", "stderr": f"{attempt_dir.name}/stderr.log"},
         }
