@@ -67,9 +67,52 @@ def test_control_values_for_every_backend(project):
         "--print-control",
     )
     assert result.returncode == 0, result.stderr
-    assert (out / "value").read_text() == "[0,1,2]"
-    assert json.loads((out / "xcom.json").read_text()) == [0, 1, 2]
-    assert result.stdout.splitlines()[-1] == "[0,1,2]"
+    assert (out / "value").read_text() == "[0,1,2]"  # Argo appends these to the enclosing indices
+    assert json.loads((out / "xcom.json").read_text()) == ["0", "1", "2"]  # full instance indices
+    assert result.stdout.splitlines()[-1] == '["0","1","2"]'
+    switch = node(project, "--node", "route", "--xcom", str(out / "route.json"), "--control-out", str(out / "case"))
+    assert switch.returncode == 1  # gate has not run: nothing to route on, and the attempt says so
+    assert "'verdict' is not available" in switch.stderr
+
+
+def test_run_id_and_parameters_from_the_environment(project):
+    env = {"TRANSPILE_RUN_ID": "from-env", "TRANSPILE_PARAM_date": "2030-01-01", "TRANSPILE_PARAM_shards": '["q"]'}
+    result = run_cli(
+        "execute-node",
+        "--pipeline",
+        "samples/etl.yaml",
+        "--store",
+        "store",
+        "--node",
+        "extract",
+        "-p",
+        "date=2031-01-01",
+        cwd=project,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    values = RunStore(project / "store", "from-env").result("extract")["returns"]
+    assert values["shards"] == ["2031-01-01/q"]  # -p wins over the environment
+
+
+def test_nodes_of_an_unchosen_case_skip_themselves(project):
+    """Engines that cannot branch per map item (Airflow's mapped tasks) run every case; the entrypoint skips."""
+    (project / "sw.yaml").write_text(
+        "name: sw\nparameters: {xs: [a, b]}\nsteps:\n"
+        "  m:\n    map:\n      over: xs\n      as: x\n      steps:\n"
+        "        s: {switch: {on: x, cases: {a: {steps: {ta: {shell: 'echo A'}}}, b: {steps: {tb: {shell: 'echo B'}}}}}}\n"
+    )
+    base = ("execute-node", "--pipeline", "sw.yaml", "--store", "store", "--run-id", "s")
+    assert run_cli(*base, "--node", "m", cwd=project).returncode == 0
+    for i in (0, 1):
+        assert run_cli(*base, "--node", "m/s", "--indices", str(i), cwd=project).returncode == 0
+        for case in ("a", "b"):
+            result = run_cli(*base, "--node", f"m/s/{case}/t{case}", "--indices", str(i), cwd=project)
+            assert result.returncode == 0, result.stderr
+    run = RunStore(project / "store", "s")
+    assert run.result("m@0/s/a/ta") is not None and run.result("m@1/s/b/tb") is not None
+    assert run.result("m@0/s/b/tb") is None and run.result("m@1/s/a/ta") is None
+    assert run.attempts("m@0/s/b/tb")[0]["status"] == "skipped"
 
 
 def test_at_file_arguments_are_read(project):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+PARAM_ENV = "TRANSPILE_PARAM_"
 
 
 def expand_file_arguments(argv: list[str]) -> list[str]:
@@ -33,10 +36,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pipeline", required=True, help="pipeline file inside the image")
     p.add_argument("--hash", default=None, help="hash of the compiled pipeline; refuse to run on mismatch")
     p.add_argument("--store", required=True, type=Path, help="run store root (the shared volume's mount)")
-    p.add_argument("--run-id", required=True, help="run id ({{workflow.name}} on Argo)")
+    p.add_argument("--run-id", help="run id ({{workflow.name}} on Argo; default: $TRANSPILE_RUN_ID)")
     p.add_argument("--node", required=True, help="node id, e.g. clean/load")
     p.add_argument("--indices", default="", help="map indices of the enclosing maps, dot-separated")
-    p.add_argument("-p", "--param", action="append", default=[], type=_parameter, metavar="NAME=VALUE")
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        type=_parameter,
+        metavar="NAME=VALUE",
+        help="a parameter's value for this run (also read from $TRANSPILE_PARAM_<NAME>; -p wins)",
+    )
     p.add_argument("--control-out", type=Path, help="write the map/switch control value to this file")
     p.add_argument("--xcom", nargs="?", const="/airflow/xcom/return.json", type=Path, help="write it as XCom")
     p.add_argument("--print-control", action="store_true", help="print it as the last stdout line")
@@ -61,14 +72,20 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"transpile execute-node: bad --indices {args.indices!r}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    run_id = args.run_id or os.environ.get("TRANSPILE_RUN_ID")
+    if not run_id:
+        print("transpile execute-node: give --run-id or set TRANSPILE_RUN_ID", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    parameters = {name[len(PARAM_ENV) :]: value for name, value in os.environ.items() if name.startswith(PARAM_ENV)}
+    parameters.update(dict(args.param))
     request = NodeRequest(
         pipeline=args.pipeline,
         store=args.store,
-        run_id=args.run_id,
+        run_id=run_id,
         node=args.node,
         indices=indices,
         expected_hash=args.hash,
-        parameters=dict(args.param),
+        parameters=parameters,
         control_out=args.control_out,
         xcom_out=args.xcom,
         print_control=args.print_control,
@@ -86,6 +103,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"transpile execute-node: the pipeline file does not compile:\n{exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if outcome.status != "succeeded":
-        where = args.store / "runs" / args.run_id / "nodes" / outcome.key / f"attempt-{outcome.attempt}"
+        where = args.store / "runs" / run_id / "nodes" / outcome.key / f"attempt-{outcome.attempt}"
         print(f"step '{args.node}' failed: {outcome.error}\n  logs: {where}", file=sys.stderr)
     return outcome.exit_code

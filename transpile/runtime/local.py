@@ -287,7 +287,8 @@ class LocalRunner:
         elapsed = time.monotonic() - worker.started
         if outcome["status"] == "succeeded":
             self.record(job.path, "succeeded", 1, elapsed)
-            job.done(True, outcome["control"])
+            control = outcome["control"]
+            job.done(True, list(range(control)) if isinstance(control, int) and step.map is not None else control)
             return
         retries = getattr(step, "retries", None) if step.is_task else None
         limit = retries.limit if retries else 0

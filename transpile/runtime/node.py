@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transpile.ir.names import step_key
+from transpile.ir.names import node_id, step_key
 from transpile.runtime.capture import capture
 from transpile.runtime.loader import Loaded, canonical_json, load_pipeline
 from transpile.runtime.store import RunStore, now
@@ -279,7 +279,7 @@ class _Execution:
             for i, item in enumerate(items):
                 self.run.write_item(self.key, i, item)
             record["count"] = len(items)
-            return {"returns": {}, "count": len(items)}, list(range(len(items)))
+            return {"returns": {}, "count": len(items)}, len(items)
         value = self.reader.value(step.switch.on, self.path, self.request.indices)
         text = value if isinstance(value, str) else canonical_json(value)
         for case in step.switch.cases:
@@ -290,18 +290,50 @@ class _Execution:
         raise StepFailure(f"switch.on '{step.switch.on}' is {text!r}, which matches no case ({cases})")
 
     def write_control(self, value: Any) -> None:
-        text = value if isinstance(value, str) else canonical_json(value)
+        """Write the control value where the engine reads it.
+
+        For a map, `--control-out` (Argo) gets the JSON array of item indices, which Argo appends to the
+        enclosing indices itself; `--xcom` and `--print-control` get the items' full instance indices
+        (`["2.0", "2.1"]`), ready for Airflow's and Prefect's fan-out. For a switch, all get the case's key.
+        """
+        if isinstance(value, int):  # a map's item count
+            local = canonical_json(list(range(value)))
+            prefix = ".".join(str(i) for i in self.request.indices)
+            full = canonical_json([f"{prefix}.{i}" if prefix else str(i) for i in range(value)])
+        else:
+            local = full = value
         if self.request.control_out is not None:
             self.request.control_out.parent.mkdir(parents=True, exist_ok=True)
-            self.request.control_out.write_text(text, encoding="utf-8")
+            self.request.control_out.write_text(local, encoding="utf-8")
         if self.request.xcom_out is not None:
             self.request.xcom_out.parent.mkdir(parents=True, exist_ok=True)
-            self.request.xcom_out.write_text(canonical_json(value), encoding="utf-8")
+            xcom = full if isinstance(value, int) else canonical_json(value)
+            self.request.xcom_out.write_text(xcom, encoding="utf-8")
         if self.request.print_control:
-            print(text, flush=True)
+            print(full, flush=True)
+
+    def unchosen_case(self) -> str | None:
+        """If this node sits in a switch case that was not chosen for this instance, say which switch."""
+        index = self.loaded.index
+        path = self.path
+        while True:
+            block = index.steps[path].block
+            owner = index.block_owner.get(block)
+            if owner is None:
+                return None
+            step = index.steps[owner].step
+            if step.switch is not None:
+                maps = len(index.enclosing_maps(owner))
+                route = self.run.result(self.reader.instance_key(owner, self.request.indices[:maps]))
+                if route is None:
+                    raise NodeError(f"switch '{node_id(owner)}' has not chosen a case yet")
+                if route["case"] != block[-1]:
+                    return node_id(owner)
+            path = owner
 
     def execute(self) -> NodeOutcome:
         self.ensure_run_record()
+        skipped_by = self.unchosen_case()
         attempt, attempt_dir = self.run.claim_attempt(self.key)
         record: dict[str, Any] = {
             "node": self.request.node,
@@ -316,6 +348,11 @@ class _Execution:
             "pid": os.getpid(),
             "logs": {"stdout": f"{attempt_dir.name}/stdout.log", "stderr": f"{attempt_dir.name}/stderr.log"},
         }
+        if skipped_by is not None:
+            record.update(status="skipped", ended=record["started"], duration=0.0)
+            record["note"] = f"switch '{skipped_by}' chose another case"
+            self.run.write_attempt(attempt_dir, record)
+            return NodeOutcome(self.key, attempt, "skipped")
         self.run.write_attempt(attempt_dir, record)
         control = None
         try:
