@@ -100,7 +100,8 @@ def test_nodes_of_an_unchosen_case_skip_themselves(project):
     (project / "sw.yaml").write_text(
         "name: sw\nparameters: {xs: [a, b]}\nsteps:\n"
         "  m:\n    map:\n      over: xs\n      as: x\n      steps:\n"
-        "        s: {switch: {on: x, cases: {a: {steps: {ta: {shell: 'echo A'}}}, b: {steps: {tb: {shell: 'echo B'}}}}}}\n"
+        "        s:\n          switch:\n            on: x\n"
+        "            cases: {a: {steps: {ta: {shell: 'echo A'}}}, b: {steps: {tb: {shell: 'echo B'}}}}\n"
     )
     base = ("execute-node", "--pipeline", "sw.yaml", "--store", "store", "--run-id", "s")
     assert run_cli(*base, "--node", "m", cwd=project).returncode == 0
