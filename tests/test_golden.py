@@ -5,6 +5,8 @@ Regenerate with `pytest tests/test_golden.py --update-goldens` after an intended
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import GOLDEN, REPO, SAMPLES, run_cli
@@ -12,16 +14,19 @@ from tests.conftest import GOLDEN, REPO, SAMPLES, run_cli
 SAMPLE_FILES = sorted(
     p.relative_to(REPO).as_posix()
     for p in SAMPLES.iterdir()
-    if p.suffix in (".yaml", ".py") and p.name != "deploy.yaml" and not p.name.startswith("_")
+    if p.suffix in (".yaml", ".py") and not p.name.startswith(("deploy", "_"))
 )
-CASES = [(sample, "argo", []) for sample in SAMPLE_FILES] + [
+CASES = [(sample, target, []) for sample in SAMPLE_FILES for target in ("argo", "airflow")] + [
     ("samples/etl.yaml", "argo", ["-c", "samples/deploy.yaml", "--with-claim"]),
+    ("samples/etl.yaml", "airflow", ["-c", "samples/deploy.yaml"]),
+    ("samples/etl.yaml", "airflow", ["-c", "samples/deploy-local.yaml", "--flavour", "local"]),
 ]
 
 
 def golden_name(sample: str, target: str, extra: list[str]) -> str:
     stem = sample.replace("samples/", "").replace(".", "-")
-    suffix = "-deploy" if extra else ""
+    suffix = "".join("-" + Path(a).stem for a in extra if a.endswith(".yaml"))
+    suffix += "".join(f"-{extra[i + 1]}" for i, a in enumerate(extra) if a == "--flavour")
     return f"{stem}{suffix}.{target}.out"
 
 

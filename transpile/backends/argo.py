@@ -458,4 +458,6 @@ class ArgoBackend:
         return docs
 
     def emit(self, compiled: Compiled, config: DeployConfig, options: EmitOptions) -> str:
+        if options.flavour:
+            raise TranspileError([Diagnostic(f"the argo target has no flavour '{options.flavour}'")])
         return dump_all(self.documents(compiled, config, options), header(compiled, config))

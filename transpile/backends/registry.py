@@ -12,6 +12,7 @@ GROUP = "transpile.backends"
 
 BUILTIN: dict[str, str] = {
     "argo": "transpile.backends.argo:ArgoBackend",
+    "airflow": "transpile.backends.airflow:AirflowBackend",
 }
 
 

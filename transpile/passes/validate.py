@@ -14,7 +14,6 @@ from transpile.ir.source import SourceMap, step_doc_path
 
 _PYTHON_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 _BAD_NAME = re.compile(r"[/\x00-\x1f\x7f]")
-_BAD_CASE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def display(path: Path) -> str:
@@ -39,10 +38,9 @@ class _Checker:
         keys: dict[str, str] = {}
         for name in names:
             span = self.source.span(doc_prefix + (name,), key=True)
-            bad = _BAD_CASE if what == "case" else _BAD_NAME
-            if not name or bad.search(name) or name.startswith("@"):
-                rule = "no control characters" if what == "case" else "no '/', control characters"
-                self.problems.append(Diagnostic(f"invalid {what} name {name!r}: {rule} or leading '@'", span))
+            if what != "case" and (not name or _BAD_NAME.search(name) or name.startswith("@")):
+                rule = "no '/', control characters or leading '@'"
+                self.problems.append(Diagnostic(f"invalid {what} name {name!r}: {rule}", span))
                 continue
             key = step_key(name)
             if key in keys:

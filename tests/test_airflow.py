@@ -1,0 +1,377 @@
+"""The Airflow backend, proven in a real Airflow 3.3.2: DagBag loads every generated file with the structure
+the IR says, `airflow dags test` runs the local flavour to the same results as `transpile run`, hostile
+strings stay inert, and pods built by the provider pass `kubernetes-validate --strict`."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, SAMPLES, run_cli
+from tests.support.venvs import engine_venv
+from transpile.compiler import compile_pipeline
+from transpile.ir.graph import walk
+from transpile.runtime.store import RunStore
+
+AIRFLOW = ["apache-airflow==3.3.2", "apache-airflow-providers-cncf-kubernetes"]
+RUFF_RULES = ["--select", "E,F,W,I,B,UP", "--line-length", "120", "--target-version", "py310"]
+PROBE = Path(__file__).resolve().parent / "support" / "airflow_probe.py"
+
+
+@pytest.fixture(scope="session")
+def airflow_bin() -> Path:
+    return engine_venv("airflow", AIRFLOW)
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory, airflow_bin) -> Path:
+    home = tmp_path_factory.mktemp("airflow-home")
+    result = subprocess.run(
+        [str(airflow_bin / "airflow"), "db", "migrate"],
+        env=airflow_env(home, airflow_bin, home / "dags"),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return home
+
+
+def airflow_env(home: Path, airflow_bin: Path, dags: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHONPATH"))}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+        AIRFLOW__CORE__UNIT_TEST_MODE="False",
+        PATH=f"{airflow_bin}{os.pathsep}{env.get('PATH', '')}",
+    )
+    return env
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(SAMPLES, tmp_path / "samples")
+    return tmp_path
+
+
+def compile_to(project: Path, pipeline: str, dags: Path, *extra: str) -> Path:
+    dags.mkdir(parents=True, exist_ok=True)
+    result = run_cli("compile", pipeline, "-t", "airflow", "-o", str(dags) + "/", *extra, cwd=project)
+    assert result.returncode == 0, result.stderr
+    return next(dags.glob("*.py"))
+
+
+def probe(airflow_bin: Path, home: Path, dags: Path, *extra: str, env: dict | None = None) -> dict:
+    result = subprocess.run(
+        [str(airflow_bin / "python"), str(PROBE), str(dags), *extra],
+        env={**airflow_env(home, airflow_bin, dags), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def dags_test(airflow_bin: Path, home: Path, dags: Path, dag_id: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(airflow_bin / "airflow"), "dags", "test", dag_id],
+        env=airflow_env(home, airflow_bin, dags),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def expected_task_ids(pipeline: str) -> set[str]:
+    """Every task id the IR implies: a node per task step, the markers and control nodes per composite."""
+    compiled = compile_pipeline(pipeline)
+    ids = set()
+    for located in walk(compiled.pipeline):
+        base = ".".join("on_failure" if s == "@on_failure" else s.replace("_", "-").lower() for s in located.path)
+        step = located.step
+        if step.is_task:
+            ids.add(base)
+        elif step.map is not None:
+            ids |= {f"{base}._items", f"{base}._instances", f"{base}._done"}
+        elif step.parallel is not None:
+            ids |= {f"{base}._start", f"{base}._done"}
+        else:
+            ids |= {f"{base}._select", f"{base}._choose", f"{base}._join"}
+    return ids
+
+
+def test_sample_dag_structure_matches_the_ir(project, airflow_bin, airflow_home):
+    dags = project / "dags"
+    compile_to(project, "samples/etl.yaml", dags)
+    info = probe(airflow_bin, airflow_home, dags)
+    assert info["import_errors"] == {}
+    dag = info["dags"]["etl-daily"]
+    tasks = dag["tasks"]
+    assert set(tasks) == expected_task_ids("samples/etl.yaml") | {"_failed"}
+    assert dag["params"] == {"date": "2026-01-01", "shards": ["a", "b", "c"]}
+    # dependencies follow `needs`, through each composite's entry and exit
+    assert tasks["clean._items"]["upstream"] == ["extract"]
+    assert tasks["train._start"]["upstream"] == ["clean._done"]
+    assert tasks["gate"]["upstream"] == ["train._done"]
+    assert tasks["noop"]["upstream"] == ["route._join"]
+    assert tasks["clean.tidy"]["upstream"] == ["clean._instances", "clean.load"]
+    # maps are dynamic task mapping; switches a branch task and a join that survives skipped branches
+    assert tasks["clean.load"]["mapped"] and tasks["clean.tidy"]["mapped"]
+    assert not tasks["extract"]["mapped"]
+    assert tasks["route._choose"]["operator"] == "_BranchPythonDecoratedOperator"
+    assert tasks["route._join"]["trigger_rule"] == "none_failed_min_one_success"
+    assert tasks["clean._done"]["trigger_rule"] == "none_failed_min_one_success"
+    assert tasks["on_failure.alert"]["trigger_rule"] == "one_failed"
+    assert set(tasks["on_failure.alert"]["upstream"]) == set(tasks) - {"on_failure.alert", "_failed"}
+    assert tasks["_failed"]["trigger_rule"] == "one_failed"
+    # settings: image, volume, mount, resources, retries, timeout, env, secrets, placement
+    extract = tasks["extract"]
+    assert extract["operator"] == "NodePod" and extract["image"] == "ghcr.io/acme/etl:1.4"
+    assert extract["volumes"] == [{"name": "store", "claim": "transpile-store"}]
+    assert extract["mounts"] == [{"name": "store", "path": "/mnt/transpile"}]
+    assert extract["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": None}
+    assert tasks["train.xgb.fit"]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    assert (extract["retries"], extract["retry_delay"], extract["max_retry_delay"]) == (2, 30.0, 600.0)
+    assert extract["retry_exponential_backoff"] == 2.0 and extract["execution_timeout"] == 1800.0
+    assert extract["env"]["LOG_LEVEL"] == "info" and extract["env"]["TRANSPILE_RUN_ID"] == "{{ run_id }}"
+    assert extract["secrets"][0]["deploy_target"] == "DB_PASSWORD" and extract["secrets"][0]["key"] == "password"
+    assert extract["node_selector"] == {"pool": "batch"}
+    assert extract["tolerations"][0]["key"] == "spot"
+    assert extract["cmds"] == ["transpile"]
+    assert extract["arguments"][:2] == ["execute-node", "--pipeline"] and "--hash" in extract["arguments"]
+    assert tasks["clean._items"]["do_xcom_push"] is True and extract["do_xcom_push"] is False
+
+
+def run_both(project: Path, airflow_bin: Path, home: Path, pipeline: str) -> tuple[int, dict, dict]:
+    """Run `pipeline` with `airflow dags test` (local flavour) and with `transpile run`; their results."""
+    (project / "deploy.yaml").write_text(f"working_dir: {project}\ncommand: [{airflow_bin / 'transpile'}]\n")
+    dags = project / "dags"
+    compile_to(project, pipeline, dags, "--flavour", "local", "-c", "deploy.yaml")
+    dag_id = compile_pipeline(str(project / pipeline.split(":")[0])).pipeline.name
+    test = dags_test(airflow_bin, home, dags, dag_id)
+    store = project / ".transpile" / "store"
+    runs = [p.name for p in (store / "runs").iterdir()]
+    assert len(runs) == 1, (runs, test.stdout[-2000:], test.stderr[-3000:])
+    local = run_cli("run", pipeline, "--store", "local", "--run-id", "local", cwd=project)
+    airflow_run, local_run = RunStore(store, runs[0]), RunStore(project / "local", "local")
+
+    def results(run: RunStore) -> dict:
+        return {
+            key: {k: v for k, v in run.result(key).items() if k != "attempt"}
+            for key in run.node_keys()
+            if run.result(key) is not None
+        }
+
+    assert (test.returncode == 0) == (local.returncode == 0), (test.stdout[-3000:], local.stderr)
+    return test.returncode, results(airflow_run), results(local_run)
+
+
+def test_local_flavour_runs_the_sample_like_transpile_run(project, airflow_bin, airflow_home):
+    code, airflow_results, local_results = run_both(project, airflow_bin, airflow_home, "samples/etl.yaml")
+    assert code == 0
+    assert airflow_results == local_results
+    assert [airflow_results[f"clean@{i}/load"]["returns"]["n"] for i in range(3)] == [30, 31, 32]
+    assert airflow_results["route"]["case"] == "ship" and "route/hold/notify" not in airflow_results
+    assert "noop" in airflow_results and "on_failure/alert" not in airflow_results
+
+
+def test_local_flavour_retries_failures_and_on_failure(project, airflow_bin, airflow_home):
+    (project / "ops.yaml").write_text(
+        "name: ops\nparameters: {xs: [1, 2], who: ops}\n"
+        "defaults: {retries: {limit: 2, backoff: 1}}\n"
+        "steps:\n"
+        '  flaky: {shell: \'[ "$TRANSPILE_ATTEMPT" -ge 2 ] && echo ok > "$TRANSPILE_RETURNS/r"\', returns: [r]}\n'
+        "  m:\n    needs: [flaky]\n    map:\n      over: xs\n      as: x\n      steps:\n"
+        "        sq: {shell: 'echo $((x * x)) > \"$TRANSPILE_RETURNS/y\"', returns: [y]}\n"
+        "  boom: {needs: [m], shell: 'echo \"got $y\"; exit 3', retries: 0}\n"
+        "  never: {needs: [boom], stub: true}\n"
+        'on_failure: {steps: {alert: {shell: \'echo "paging $who" > "$TRANSPILE_RETURNS/page"\', returns: [page]}}}\n'
+    )
+    code, airflow_results, local_results = run_both(project, airflow_bin, airflow_home, "ops.yaml")
+    assert code != 0
+    assert airflow_results == local_results
+    assert airflow_results["flaky"]["returns"] == {"r": "ok"}
+    assert [airflow_results[f"m@{i}/sq"]["returns"]["y"] for i in range(2)] == [1, 4]
+    assert "boom" not in airflow_results and "never" not in airflow_results
+    assert airflow_results["on_failure/alert"]["returns"] == {"page": "paging ops"}
+    flaky = RunStore(project / ".transpile" / "store", next((project / ".transpile/store/runs").iterdir()).name)
+    assert [a["status"] for a in flaky.attempts("flaky")] == ["failed", "succeeded"]
+
+
+HOSTILE = 'it\'s "quoted" \'\'\'triple\'\'\' """also""" back\\slash {{ ds }} {% if %} {# c #} $HOME `id`\nnew line'
+
+
+def hostile_pipeline(project: Path) -> str:
+    data = {
+        "name": "hostile",
+        "description": HOSTILE,
+        "parameters": {"text": HOSTILE, "items": [HOSTILE, "{{ run_id }}"]},
+        "defaults": {"image": "img:{{ ds }}", "env": {"HOSTILE_ENV": HOSTILE}},
+        "steps": {
+            'say "hi" {{ x }}': {
+                "shell": 'printf \'%s\' "$text" > "$TRANSPILE_RETURNS/t"; '
+                'printf \'%s\' "$HOSTILE_ENV" > "$TRANSPILE_RETURNS/e"',
+                "returns": ["t", "e"],
+            },
+            "fan": {
+                "needs": ['say "hi" {{ x }}'],
+                "map": {
+                    "over": "items",
+                    "as": "it",
+                    "steps": {"echo'''": {"shell": 'printf \'%s\' "$it" > "$TRANSPILE_RETURNS/o"', "returns": ["o"]}},
+                },
+            },
+            "route": {
+                "needs": ["fan"],
+                "switch": {
+                    "on": "text",
+                    "cases": {
+                        HOSTILE: {"steps": {"x": {"shell": "echo picked"}}},
+                        "other": {"steps": {"y": {"stub": True}}},
+                    },
+                },
+            },
+        },
+    }
+    (project / "hostile.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return "hostile.yaml"
+
+
+@pytest.mark.parametrize("flavour", ["kubernetes", "local"])
+def test_hostile_strings_are_never_code(project, flavour, airflow_bin, airflow_home):
+    pipeline = hostile_pipeline(project)
+    dags = project / "dags"
+    (project / "deploy.yaml").write_text(f"working_dir: {project}\ncommand: [{airflow_bin / 'transpile'}]\n")
+    path = compile_to(project, pipeline, dags, "--flavour", flavour, "-c", "deploy.yaml")
+    source = path.read_text()
+    ast.parse(source)
+    ruff = shutil.which("ruff")
+    if ruff:
+        lint = subprocess.run(
+            [
+                ruff,
+                "check",
+                "--no-cache",
+                "--isolated",
+                "--select",
+                "E,F,W,I,B,UP",
+                "--line-length",
+                "120",
+                "--target-version",
+                "py310",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert lint.returncode == 0, lint.stdout
+    info = probe(airflow_bin, airflow_home, dags)
+    assert info["import_errors"] == {}
+    dag = info["dags"]["hostile"]
+    assert dag["params"]["text"] == HOSTILE
+    for task_id in dag["tasks"]:
+        assert len(task_id) <= 250 and task_id.isascii()
+    if flavour == "kubernetes":
+        return
+    code = dags_test(airflow_bin, airflow_home, dags, "hostile")
+    assert code.returncode == 0, code.stdout[-3000:] + code.stderr[-3000:]
+    store = project / ".transpile" / "store"
+    run = RunStore(store, next((store / "runs").iterdir()).name)
+    assert run.result("say-hi-x")["returns"] == {"t": HOSTILE, "e": HOSTILE}
+    assert [run.result(f"fan@{i}/echo")["returns"]["o"] for i in range(2)] == [HOSTILE, "{{ run_id }}"]
+    assert run.result("route")["case"] == HOSTILE
+
+
+def test_output_is_deterministic_and_ruff_clean(project):
+    first = run_cli("compile", "samples/etl.yaml", "-t", "airflow", cwd=project).stdout
+    second = run_cli("compile", "samples/etl.py", "-t", "airflow", cwd=project).stdout
+    assert first.splitlines()[2:] == second.splitlines()[2:] or first.replace("etl.yaml", "X") == second.replace(
+        "etl.py", "X"
+    )
+    assert first.startswith("# Generated by transpile from samples/etl.yaml")
+    assert "hash: sha256:" in first.splitlines()[1]
+    ruff = shutil.which("ruff")
+    if ruff:
+        path = project / "dag.py"
+        path.write_text(first)
+        lint = subprocess.run(
+            [
+                ruff,
+                "check",
+                "--no-cache",
+                "--isolated",
+                "--select",
+                "E,F,W,I,B,UP",
+                "--line-length",
+                "120",
+                "--target-version",
+                "py310",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert lint.returncode == 0, lint.stdout
+
+
+def test_long_and_deep_names_fit_airflow_rules(project, airflow_bin, airflow_home):
+    long = "n" * 90
+    text = "name: deep\ndefaults: {image: img}\nsteps:\n"
+    indent = "  "
+    for level in range(4):
+        text += f"{indent}{long}{level}:\n{indent}  parallel:\n{indent}    b:\n{indent}      steps:\n"
+        indent += "        "
+    text += f"{indent}{long}leaf: {{stub: true}}\n"
+    (project / "deep.yaml").write_text(text)
+    dags = project / "dags"
+    compile_to(project, "deep.yaml", dags)
+    info = probe(airflow_bin, airflow_home, dags)
+    assert info["import_errors"] == {}
+    ids = list(info["dags"]["deep"]["tasks"])
+    assert all(len(i) <= 250 for i in ids) and any(len(i) == 250 for i in ids)
+    assert len(set(ids)) == len(ids)
+
+
+def test_pods_pass_kubernetes_validate(project, airflow_bin, airflow_home, tmp_path):
+    dags = project / "dags"
+    compile_to(project, "samples/etl.yaml", dags, "-c", "samples/deploy.yaml")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test",
+                "clusters": [{"name": "test", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "test", "user": {"token": "x"}}],
+                "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "data"}}],
+            }
+        )
+    )
+    pods = tmp_path / "pods"
+    pods.mkdir()
+    probe(airflow_bin, airflow_home, dags, "--pods", str(pods), env={"KUBECONFIG": str(kubeconfig)})
+    files = sorted(pods.glob("*.yaml"))
+    assert len(files) >= 8
+    validate = shutil.which("kubernetes-validate") or str(Path(sys.executable).parent / "kubernetes-validate")
+    result = subprocess.run([validate, "--strict", *map(str, files)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    pod = yaml.safe_load((pods / "extract.yaml").read_text())
+    spec = pod["spec"]
+    assert spec["volumes"][0]["persistentVolumeClaim"]["claimName"] == "etl-store"
+    assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == "/mnt/transpile"
+    assert spec["serviceAccountName"] == "etl-runner"
+    assert pod["metadata"]["namespace"] == "data"
+
+
+def test_repo_has_no_airflow_leftovers():
+    assert not (REPO / "airflow.cfg").exists()

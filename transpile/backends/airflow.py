@@ -1,0 +1,396 @@
+"""Airflow backend: a compiled pipeline -> one Airflow 3 DAG file (rendered from templates/airflow_dag.py.j2).
+
+Mapping: each node is a KubernetesPodOperator running the entrypoint (`--flavour local`: a BashOperator
+running it as a local command); every composite is a TaskGroup. A map is a fan-out node whose XCom lists
+the item instances, an `instances` task that flattens them, and the body's nodes mapped over that list
+with `.partial(...).expand(...)`; a `_done` marker (none_failed_min_one_success) lets an empty map count
+as done while a skipped one stays skipped. A switch is a select node, a `@task.branch` that follows the
+chosen case, and a `_join` marker (none_failed_min_one_success); inside a map, where Airflow cannot branch
+per item, every case's nodes run and the entrypoint skips those of cases not chosen. `on_failure` starts
+with trigger_rule one_failed downstream of every other task.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from transpile.backends.base import EmitOptions
+from transpile.backends.pysource import jinja_inert, py
+from transpile.compiler import Compiled, relative_source
+from transpile.config import DeployConfig
+from transpile.errors import Diagnostic, TranspileError
+from transpile.ir.graph import ON_FAILURE, Path
+from transpile.ir.models import Settings, Step
+from transpile.ir.names import fit, node_id, short_hash, step_key
+from transpile.resources import templates_dir
+
+TASK_ID_LIMIT = 250
+GROUP_ID_LIMIT = 199  # validate_group_key: "less than 200 characters"
+FLAVOURS = ("kubernetes", "local")
+NONE_FAILED_MIN_ONE = "none_failed_min_one_success"
+
+
+@dataclass
+class _Context:
+    """Where a block is emitted: its instances list when inside maps, the tasks its roots follow."""
+
+    instances: str | None
+    entry: list[str]
+    indent: int
+    root_trigger: str | None = None
+
+
+@dataclass
+class _Ends:
+    """A step's first tasks (where its upstream connects) and last tasks (what its downstream waits for)."""
+
+    entry: list[str] = field(default_factory=list)
+    exit: list[str] = field(default_factory=list)
+
+
+def tmpl(value: Any) -> Any:
+    """Make every string in a value inert for Airflow's Jinja rendering of templated fields."""
+    if isinstance(value, str):
+        return jinja_inert(value)
+    if isinstance(value, dict):
+        return {k: tmpl(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [tmpl(v) for v in value]
+    return value
+
+
+def comment_text(text: str) -> str:
+    """Text safe inside a `#` comment: escaped like a string literal's content, so no newline gets out."""
+    return py(text)[1:-1]
+
+
+class _DagBuilder:
+    def __init__(self, compiled: Compiled, config: DeployConfig, flavour: str):
+        self.compiled = compiled
+        self.pipeline = compiled.pipeline
+        self.config = config
+        self.flavour = flavour
+        self.lines: list[str] = []
+        self.settings: dict[str, list[tuple[str, str]]] = {}
+        self.signatures: dict[str, str] = {}
+        self.task_ids: dict[str, str] = {}
+        self.problems: list[Diagnostic] = []
+        self.default_image = self.pipeline.defaults.image or config.image
+
+    # -- ids and settings ---------------------------------------------------------------------------
+    def task_id(self, path: Path, suffix: str = "") -> str:
+        """Full task id: the path's keys joined by dots (group prefixes included), at most 250 chars."""
+        parts = ["on_failure" if s == ON_FAILURE else step_key(s) for s in path]
+        full = ".".join(parts) + (f"._{suffix}" if suffix else "")
+        fitted = fit(full, TASK_ID_LIMIT, salt=full)
+        if fitted in self.task_ids and self.task_ids[fitted] != full:
+            fitted = fit(f"{full}-{short_hash(full)}", TASK_ID_LIMIT, salt=full)
+        self.task_ids[fitted] = full
+        return fitted
+
+    @staticmethod
+    def group_id(path: Path) -> str:
+        """TaskGroup id (`^[\\w-]+$`, no dots): the path's keys joined by `_`, which keys never contain."""
+        full = "_".join("on_failure" if s == ON_FAILURE else step_key(s) for s in path)
+        return fit(full, GROUP_ID_LIMIT, salt=full)
+
+    def settings_of(self, step: Step | None) -> str:
+        """Name of the SETTINGS entry for a task step's settings (None: a control node's)."""
+        settings = step.settings() if step is not None else Settings(image=self.default_image)
+        image = settings.image or self.config.image or self.default_image
+        fields = self.settings_fields(settings, image)
+        signature = json.dumps(fields)
+        if signature not in self.signatures:
+            name = "control" if step is None else f"task-{short_hash(signature)}"
+            self.signatures[signature] = name
+            self.settings[name] = fields
+        return self.signatures[signature]
+
+    def settings_fields(self, settings: Settings, image: str | None) -> list[tuple[str, str]]:
+        fields: list[tuple[str, str]] = []
+        local = self.flavour == "local"
+        if not local:
+            if not image:
+                self.problems.append(
+                    Diagnostic(
+                        "no image for a step", hint="set `image` on the step, in `defaults`, or in the deploy config"
+                    )
+                )
+            fields.append(("image", py(tmpl(image or "missing"))))
+        if settings.env:
+            fields.append(("env_vars", py(tmpl(dict(settings.env)))))
+        if not local:
+            if settings.secrets:
+                secrets = ", ".join(
+                    f'Secret("env", {py(s.env)}, {py(s.secret)}, {py(s.key)})' for s in settings.secrets
+                )
+                fields.append(("secrets", f"[{secrets}]"))
+            resources = settings.resources
+            if resources is not None:
+                requests = {}
+                if resources.cpu is not None:
+                    requests["cpu"] = str(resources.cpu)
+                if resources.memory is not None:
+                    requests["memory"] = resources.memory
+                limits = {"nvidia.com/gpu": str(resources.gpu)} if resources.gpu else None
+                if requests or limits:
+                    fields.append(
+                        (
+                            "container_resources",
+                            f"k8s.V1ResourceRequirements(requests={py(tmpl(requests) or None)}, "
+                            f"limits={py(tmpl(limits))})",
+                        )
+                    )
+            if settings.node_selector:
+                fields.append(("node_selector", py(tmpl(dict(settings.node_selector)))))
+            if settings.tolerations:
+                items = []
+                for t in settings.tolerations:
+                    args = [
+                        f"{name}={py(value)}"
+                        for name, value in (
+                            ("key", t.key),
+                            ("operator", t.operator),
+                            ("value", t.value),
+                            ("effect", t.effect),
+                            ("toleration_seconds", t.toleration_seconds),
+                        )
+                        if value is not None
+                    ]
+                    items.append(f"k8s.V1Toleration({', '.join(args)})")
+                fields.append(("tolerations", f"[{', '.join(items)}]"))
+        retries = settings.retries
+        if retries is not None and retries.limit:
+            fields.append(("retries", py(retries.limit)))
+            fields.append(("retry_delay", f"datetime.timedelta(seconds={retries.backoff})"))
+            if retries.factor > 1:
+                fields.append(("retry_exponential_backoff", py(float(retries.factor))))
+            if retries.max_backoff:
+                fields.append(("max_retry_delay", f"datetime.timedelta(seconds={retries.max_backoff})"))
+        if settings.timeout:
+            fields.append(("execution_timeout", f"datetime.timedelta(seconds={settings.timeout})"))
+        return fields
+
+    # -- statements ---------------------------------------------------------------------------------
+    def emit(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def node(
+        self,
+        ctx: _Context,
+        task_id: str,
+        path: Path,
+        step: Step | None,
+        control: bool = False,
+        trigger: str | None = None,
+    ) -> None:
+        settings = self.settings_of(step)
+        extra = f", trigger_rule={py(trigger)}" if trigger else ""
+        flag = ", control=True" if control else ""
+        call = (
+            f"mapped_node({py(task_id)}, {py(node_id(path))}, SETTINGS[{py(settings)}], {ctx.instances}{flag}{extra})"
+            if ctx.instances
+            else f"node({py(task_id)}, {py(node_id(path))}, SETTINGS[{py(settings)}]{flag}{extra})"
+        )
+        self.emit(ctx.indent, f"tasks[{py(task_id)}] = {call}")
+
+    def marker(self, ctx: _Context, task_id: str, trigger: str | None) -> None:
+        extra = f", trigger_rule={py(trigger)}" if trigger else ""
+        self.emit(ctx.indent, f"tasks[{py(task_id)}] = EmptyOperator(task_id={py(task_id)}{extra})")
+
+    def edges(self, ctx: _Context, upstream: list[str], downstream: list[str]) -> None:
+        if not upstream or not downstream:
+            return
+        left = (
+            f"tasks[{py(upstream[0])}]"
+            if len(upstream) == 1
+            else "[" + ", ".join(f"tasks[{py(u)}]" for u in upstream) + "]"
+        )
+        for target in downstream:
+            self.emit(ctx.indent, f"{left} >> tasks[{py(target)}]")
+
+    def block(self, path: Path, steps: Mapping[str, Step], ctx: _Context) -> list[str]:
+        """Emit a block's steps; returns the task ids its downstream must wait for (its leaves' exits)."""
+        ends: dict[str, _Ends] = {}
+        for name, step in steps.items():
+            trigger = ctx.root_trigger if not step.needs else None
+            ends[name] = self.step(path + (name,), step, ctx, trigger)
+        for name, step in steps.items():
+            upstream = [t for dep in dict.fromkeys(step.needs) for t in ends[dep].exit] if step.needs else ctx.entry
+            self.edges(ctx, upstream, ends[name].entry)
+        needed = {dep for step in steps.values() for dep in step.needs}
+        return [t for name in steps if name not in needed for t in ends[name].exit]
+
+    def step(self, path: Path, step: Step, ctx: _Context, trigger: str | None) -> _Ends:
+        if step.is_task:
+            task_id = self.task_id(path)
+            self.node(ctx, task_id, path, step, trigger=trigger)
+            return _Ends([task_id], [task_id])
+        self.emit(ctx.indent, f"with TaskGroup({py(self.group_id(path))}, prefix_group_id=False):")
+        inner = _Context(ctx.instances, [], ctx.indent + 1)
+        if step.map is not None:
+            items, listed, done = (self.task_id(path, s) for s in ("items", "instances", "done"))
+            self.node(inner, items, path, None, control=True, trigger=trigger)
+            mapped = "True" if ctx.instances else "False"
+            self.emit(
+                inner.indent,
+                f"tasks[{py(listed)}] = instances.override(task_id={py(listed)})(tasks[{py(items)}].output, {mapped})",
+            )
+            body = _Context(f"tasks[{py(listed)}]", [listed], inner.indent)
+            leaves = self.block(path, step.map.steps, body)
+            self.marker(inner, done, NONE_FAILED_MIN_ONE)
+            self.edges(inner, [items, *leaves] if leaves else [items, listed], [done])
+            return _Ends([items], [done])
+        if step.parallel is not None:
+            start, done = self.task_id(path, "start"), self.task_id(path, "done")
+            self.marker(inner, start, trigger)
+            leaves: list[str] = []
+            for branch, blk in step.parallel.items():
+                branch_ctx = _Context(ctx.instances, [start], inner.indent)
+                found = self.block(path + (branch,), blk.steps, branch_ctx)
+                leaves += found or [start]
+            self.marker(inner, done, None)
+            self.edges(inner, list(dict.fromkeys(leaves)), [done])
+            return _Ends([start], [done])
+        assert step.switch is not None
+        select, join = self.task_id(path, "select"), self.task_id(path, "join")
+        self.node(inner, select, path, None, control=True, trigger=trigger)
+        follow = [select]
+        if not ctx.instances:  # inside maps every case runs and the entrypoint skips the unchosen ones
+            choose = self.task_id(path, "choose")
+            routes = {
+                step_key(case): self.case_entries(path + (case,), blk.steps) or [join]
+                for case, blk in step.switch.cases.items()
+            }
+            call = f"choose.override(task_id={py(choose)})(tasks[{py(select)}].output, {py(routes)})"
+            self.emit(inner.indent, f"tasks[{py(choose)}] = {call}")
+            follow = [choose]
+        leaves: list[str] = []
+        for case, blk in step.switch.cases.items():
+            leaves += self.block(path + (case,), blk.steps, _Context(ctx.instances, follow, inner.indent))
+        self.marker(inner, join, NONE_FAILED_MIN_ONE)
+        self.edges(inner, [*follow, *leaves], [join])
+        return _Ends([select], [join])
+
+    def case_entries(self, path: Path, steps: Mapping[str, Step]) -> list[str]:
+        """Task ids where a case block starts (its root steps' first tasks)."""
+        roots = []
+        for name, step in steps.items():
+            if step.needs:
+                continue
+            child = path + (name,)
+            if step.is_task:
+                roots.append(self.task_id(child))
+            elif step.map is not None:
+                roots.append(self.task_id(child, "items"))
+            elif step.parallel is not None:
+                roots.append(self.task_id(child, "start"))
+            else:
+                roots.append(self.task_id(child, "select"))
+        return roots
+
+    def build(self) -> list[str]:
+        self.block((), self.pipeline.steps, _Context(None, [], 0))
+        if self.pipeline.on_failure is not None:
+            self.emit(0, "main_tasks = list(tasks.values())")
+            self.emit(0, f"with TaskGroup({py(self.group_id((ON_FAILURE,)))}, prefix_group_id=False):")
+            ctx = _Context(None, [], 1, root_trigger="one_failed")
+            self.block((ON_FAILURE,), self.pipeline.on_failure.steps, ctx)
+            for root in self.case_entries((ON_FAILURE,), self.pipeline.on_failure.steps):
+                self.emit(0, f"main_tasks >> tasks[{py(root)}]")
+            # on_failure's tasks are leaves that succeed: without this, a failed pipeline's run would too.
+            self.emit(0, 'main_tasks >> fail_run.override(task_id="_failed", trigger_rule="one_failed")()')
+        if self.problems:
+            raise TranspileError(self.problems)
+        return self.lines
+
+    # -- the file -----------------------------------------------------------------------------------
+    def run_env(self) -> dict[str, str]:
+        env = {"TRANSPILE_RUN_ID": "{{ run_id }}"}
+        for name, value in self.pipeline.parameters.items():
+            # params['x'], not params.x: a parameter called `items` or `keys` must not meet dict methods
+            lookup = f"params[{name!r}]"
+            rendered = f"{{{{ {lookup} }}}}" if isinstance(value, str) else f"{{{{ {lookup} | tojson }}}}"
+            env[f"TRANSPILE_PARAM_{name}"] = rendered
+        return env
+
+    def store(self) -> str:
+        volume = self.config.volume
+        if self.flavour == "local" and "mount_path" not in volume.model_fields_set:
+            return f"{self.workdir().rstrip('/')}/.transpile/store"
+        return volume.mount_path
+
+    def workdir(self) -> str:
+        import os
+
+        return self.config.working_dir or os.getcwd()
+
+    def context(self) -> dict[str, Any]:
+        config = self.config
+        volume = config.volume
+        pipeline_file = config.pipeline_file or relative_source(self.compiled.source_file)
+        body = self.build()
+        if volume.mode == "template":
+            self.problems.append(Diagnostic("volume.mode 'template' is Argo-only; use an existing claim for Airflow"))
+            raise TranspileError(self.problems)
+        claim = f"k8s.V1PersistentVolumeClaimVolumeSource(claim_name={py(tmpl(volume.claim))})"
+        return {
+            "flavour": self.flavour,
+            "source_comment": comment_text(pipeline_file),
+            "pipeline_name_comment": self.pipeline.name,
+            "hash": self.compiled.hash,
+            "hash_literal": py(self.compiled.hash),
+            "pipeline_file": py(pipeline_file),
+            "store": py(self.store()),
+            "command": py(list(config.command)),
+            "run_env": py(self.run_env()),
+            "namespace": py(tmpl(config.namespace)),
+            "service_account": py(config.service_account),
+            "labels": py(
+                tmpl(
+                    {"app.kubernetes.io/managed-by": "transpile", "transpile.io/pipeline": self.pipeline.name}
+                    | dict(config.labels)
+                )
+            ),
+            "volume": f'k8s.V1Volume(name="store", persistent_volume_claim={claim})',
+            "mount_path_templated": py(tmpl(volume.mount_path)),
+            "workdir": py(self.workdir()),
+            "settings": [(py(name), fields) for name, fields in self.settings.items()],
+            "dag_id": py(self.pipeline.name),
+            "description": py(self.pipeline.description),
+            "params": py(dict(self.pipeline.parameters)),
+            "body": body,
+            "uses_secrets": any(name == "secrets" for fields in self.settings.values() for name, _ in fields),
+        }
+
+
+def render(context: dict[str, Any]) -> str:
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    return environment.get_template("airflow_dag.py.j2").render(context)
+
+
+class AirflowBackend:
+    """`transpile compile -t airflow [--flavour kubernetes|local]`: one Airflow 3 DAG file."""
+
+    name = "airflow"
+    suffix = ".py"
+
+    def emit(self, compiled: Compiled, config: DeployConfig, options: EmitOptions) -> str:
+        flavour = options.flavour or "kubernetes"
+        if flavour not in FLAVOURS:
+            raise TranspileError(
+                [Diagnostic(f"unknown Airflow flavour '{flavour}'", hint=f"choose one of {', '.join(FLAVOURS)}")]
+            )
+        return render(_DagBuilder(compiled, config, flavour).context())

@@ -1,0 +1,94 @@
+"""Put values into generated Python safely: every user string becomes a Python literal (never pasted into
+source), and strings bound for an engine's Jinja-templated fields are made inert first."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def py(value: Any) -> str:
+    """A Python literal for a JSON-like value: deterministic (dict order kept), always valid source."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            raise ValueError("NaN and infinity have no literal")
+        return repr(value)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(py(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py(str(k))}: {py(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no Python literal for {type(value).__name__}")
+
+
+def _string(text: str) -> str:
+    """A double-quoted string literal (ruff's preferred quotes) that escapes everything unusual."""
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char == "\\":
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\t":
+            out.append("\\t")
+        elif char == "\r":
+            out.append("\\r")
+        elif (
+            code < 0x20
+            or code == 0x7F
+            or 0x80 <= code < 0xA0
+            or char in "\u2028\u2029\ufeff"
+            or (0xD800 <= code <= 0xDFFF)
+        ):
+            out.append(f"\\u{code:04x}" if code > 0xFF else f"\\x{code:02x}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def keyword(name: str) -> bool:
+    """True when `name` can be a Python keyword-argument name as it is."""
+    import keyword as kw
+
+    return bool(_IDENTIFIER.match(name)) and not kw.iskeyword(name)
+
+
+_JINJA_OPENERS = ("{{", "{%", "{#")
+
+
+def jinja_inert(text: str) -> str:
+    """A Jinja template that renders to exactly `text`.
+
+    Text without `{{`, `{%` or `{#` renders as itself; otherwise the whole text becomes one Jinja string
+    literal, `{{ "..." }}`, with every non-printable or non-ASCII character escaped so Jinja's lexer
+    gives it back unchanged.
+    """
+    if not any(opener in text for opener in _JINJA_OPENERS):
+        return text
+    escaped = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif 0x20 <= code < 0x7F:
+            escaped.append(char)
+        elif code <= 0xFFFF:
+            escaped.append(f"\\u{code:04x}")
+        else:
+            escaped.append(f"\\U{code:08x}")
+    return '{{ "' + "".join(escaped) + '" }}'
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON for embedding in a generated file's data."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
