@@ -130,15 +130,16 @@ def test_wheel_ships_schemas_and_templates(tmp_path):
     )
     assert install.returncode == 0, install.stderr
     assert (target / "transpile" / "schemas" / "pipeline.schema.json").is_file()
+    assert (target / "transpile" / "templates" / "airflow_dag.py.j2").is_file()
     probe = subprocess.run(
         [
             sys.executable,
             "-c",
-            "from transpile.resources import schemas_dir; print(schemas_dir())",
+            "from transpile.resources import schemas_dir, templates_dir; print(schemas_dir(), templates_dir())",
         ],
         cwd=tmp_path,
         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
     )
-    assert probe.stdout.split() == [str(target / "transpile" / "schemas")]
+    assert probe.stdout.split() == [str(target / "transpile" / "schemas"), str(target / "transpile" / "templates")]
