@@ -16,7 +16,8 @@ SAMPLE_FILES = sorted(
     for p in SAMPLES.iterdir()
     if p.suffix in (".yaml", ".py") and not p.name.startswith(("deploy", "_"))
 )
-CASES = [(sample, target, []) for sample in SAMPLE_FILES for target in ("argo", "airflow")] + [
+CASES = [(sample, target, []) for sample in SAMPLE_FILES for target in ("argo", "airflow", "prefect")] + [
+    ("samples/etl.yaml", "prefect", ["-c", "samples/deploy.yaml", "--flavour", "job"]),
     ("samples/etl.yaml", "argo", ["-c", "samples/deploy.yaml", "--with-claim"]),
     ("samples/etl.yaml", "airflow", ["-c", "samples/deploy.yaml"]),
     ("samples/etl.yaml", "airflow", ["-c", "samples/deploy-local.yaml", "--flavour", "local"]),

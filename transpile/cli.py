@@ -46,15 +46,26 @@ def cmd_compile(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     compiled = compile_pipeline(args.pipeline)
     options = EmitOptions(with_claim=args.with_claim, flavour=args.flavour)
-    text = backend.emit(compiled, config, options)
-    default_name = f"{compiled.pipeline.name}{backend.suffix}"
+    emitted = backend.emit(compiled, config, options)
+    files = emitted if isinstance(emitted, dict) else {f"{compiled.pipeline.name}{backend.suffix}": emitted}
+    main_name = next(iter(files))
     if args.check:
         if args.output == "-":
             print("--check needs -o naming the committed file or its directory", file=sys.stderr)
             return EXIT_ERROR
-        return _check(text, _output_path(args.output, default_name))
-    written = _write_output(text, args.output, default_name)
-    if written is not None:
+        main_path = _output_path(args.output, main_name)
+        paths = {name: main_path if name == main_name else main_path.parent / name for name in files}
+        return max(_check(files[name], path) for name, path in paths.items())
+    if args.output == "-":
+        if len(files) == 1:
+            sys.stdout.write(files[main_name])
+        else:
+            for name, text in files.items():
+                sys.stdout.write(f"# ==> {name} <==\n{text}")
+        return 0
+    main_path = _output_path(args.output, main_name)
+    for name, text in files.items():
+        written = _write_output(text, str(main_path if name == main_name else main_path.parent / name), name)
         print(f"wrote {written}", file=sys.stderr)
     return 0
 

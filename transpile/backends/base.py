@@ -23,6 +23,7 @@ class Backend(Protocol):
     name: str
     suffix: str
 
-    def emit(self, compiled: Compiled, config: DeployConfig, options: EmitOptions) -> str:
-        """The generated file's text; raise TranspileError for problems in the user's input."""
+    def emit(self, compiled: Compiled, config: DeployConfig, options: EmitOptions) -> str | dict[str, str]:
+        """The generated file's text, or several files as {file name: text} (the first is the main one);
+        raise TranspileError for problems in the user's input."""
         ...

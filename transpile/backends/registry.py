@@ -13,6 +13,7 @@ GROUP = "transpile.backends"
 BUILTIN: dict[str, str] = {
     "argo": "transpile.backends.argo:ArgoBackend",
     "airflow": "transpile.backends.airflow:AirflowBackend",
+    "prefect": "transpile.backends.prefect:PrefectBackend",
 }
 
 
