@@ -375,3 +375,15 @@ def test_pods_pass_kubernetes_validate(project, airflow_bin, airflow_home, tmp_p
 
 def test_repo_has_no_airflow_leftovers():
     assert not (REPO / "airflow.cfg").exists()
+
+
+def test_schedule_becomes_a_cron_timetable(project, airflow_bin, airflow_home):
+    (project / "sch.yaml").write_text(
+        "name: sch\nschedule: {cron: '0 3 * * *', timezone: Europe/Paris, concurrency_policy: Forbid}\n"
+        "defaults: {image: img}\nsteps: {a: {stub: true}}\n"
+    )
+    dags = project / "dags"
+    compile_to(project, "sch.yaml", dags)
+    info = probe(airflow_bin, airflow_home, dags)
+    assert info["import_errors"] == {}
+    assert info["dags"]["sch"]["timetable"] == "0 3 * * *" and info["dags"]["sch"]["max_active_runs"] == 1

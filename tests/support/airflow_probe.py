@@ -70,6 +70,8 @@ def main() -> None:
     for dag_id, dag in bag.dags.items():
         result["dags"][dag_id] = {
             "params": {k: dag.params[k] for k in dag.params},
+            "timetable": getattr(dag.timetable, "summary", str(dag.timetable)),
+            "max_active_runs": dag.max_active_runs,
             "tasks": {task.task_id: describe(task) for task in dag.tasks},
         }
     if len(sys.argv) > 2 and sys.argv[2] == "--pods":

@@ -218,6 +218,26 @@ def size_errors(obj: dict[str, Any]) -> list[str]:
     return [f"object is {size} bytes (limit {MAX_OBJECT_BYTES})"] if size > MAX_OBJECT_BYTES else []
 
 
+def reference_errors(documents: list[dict[str, Any]]) -> list[str]:
+    """Every templateRef and workflowTemplateRef names a WorkflowTemplate (and template) in the output."""
+    library = {
+        d["metadata"]["name"]: {t["name"] for t in d["spec"].get("templates", [])}
+        for d in documents
+        if d.get("kind") == "WorkflowTemplate"
+    }
+    errors = []
+    for document in documents:
+        for template in document.get("spec", {}).get("templates", []):
+            for task in (template.get("dag") or {}).get("tasks", []):
+                ref = task.get("templateRef")
+                if ref and ref["template"] not in library.get(ref["name"], set()):
+                    errors.append(f"{document['metadata']['name']}: task {task['name']} refers to missing {ref}")
+        run = document.get("spec", {}).get("workflowSpec", {}).get("workflowTemplateRef")
+        if run and run["name"] not in library:
+            errors.append(f"{document['metadata']['name']}: workflowTemplateRef to missing {run['name']}")
+    return errors
+
+
 def check_argo_documents(text: str, hera: bool = True) -> list[dict[str, Any]]:
     """Parse a multi-document YAML output and assert every Argo object would be accepted."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -229,4 +249,6 @@ def check_argo_documents(text: str, hera: bool = True) -> list[dict[str, Any]]:
         if hera:
             problems += hera_errors(document)
         assert not problems, "\n".join(problems[:40])
+    problems = reference_errors(documents)
+    assert not problems, "\n".join(problems[:40])
     return documents

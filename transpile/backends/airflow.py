@@ -308,6 +308,15 @@ class _DagBuilder:
         return self.lines
 
     # -- the file -----------------------------------------------------------------------------------
+    def schedule(self) -> dict[str, Any]:
+        schedule = self.pipeline.schedule
+        if schedule is None:
+            return {"schedule": "None", "max_active_runs": None}
+        if schedule.cron.startswith("@every"):
+            raise TranspileError([Diagnostic(f"Airflow cannot schedule '{schedule.cron}'; use a cron expression")])
+        timetable = f"CronTriggerTimetable({py(schedule.cron)}, timezone={py(schedule.timezone or 'UTC')})"
+        return {"schedule": timetable, "max_active_runs": 1 if schedule.concurrency_policy == "Forbid" else None}
+
     def run_env(self) -> dict[str, str]:
         env = {"TRANSPILE_RUN_ID": "{{ run_id }}"}
         for name, value in self.pipeline.parameters.items():
@@ -363,6 +372,7 @@ class _DagBuilder:
             "description": py(self.pipeline.description),
             "params": py(dict(self.pipeline.parameters)),
             "body": body,
+            **self.schedule(),
             "uses_secrets": any(name == "secrets" for fields in self.settings.values() for name, _ in fields),
         }
 

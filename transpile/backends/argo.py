@@ -27,8 +27,12 @@ from transpile.ir.source import step_doc_path
 from transpile.passes.validate import display
 
 MAX_DAG_TASKS = 200
+MAX_TEMPLATES = 200  # per WorkflowTemplate (v4 full CRD)
+MAX_OBJECT_BYTES = 800 * 1024  # templates' JSON per WorkflowTemplate: objects stay well under 1 MiB
+REF_ALLOWANCE = 64  # bytes per template for a templateRef its tasks may gain when linked
 NAME_LIMIT = 63
-CONTROL_OUT = "/tmp/transpile/control.json"
+CRON_NAME_LIMIT = 52
+CONTROL_OUT = "/tmp/transpile-control/value.json"
 VOLUME = "store"
 INDICES = "{{inputs.parameters.indices}}"
 PREFIX = "{{inputs.parameters.prefix}}"
@@ -393,7 +397,8 @@ class _SpecBuilder:
             "transpile.io/pipeline": self.pipeline.name,
         } | dict(self.config.labels)
 
-    def workflow_template(self) -> m.WorkflowTemplate:
+    def workflow_templates(self) -> list[m.WorkflowTemplate]:
+        """The WorkflowTemplate, split into several wired with templateRef when one would exceed a limit."""
         self.reserve("main", "block:")
         self.block_template((), self.pipeline.steps, _Context(nested=False, in_map=False, here=""))
         on_exit = self.exit_handler()
@@ -404,26 +409,101 @@ class _SpecBuilder:
         if self.pipeline.description:
             annotations["workflows.argoproj.io/description"] = self.pipeline.description
         parameters = tuple(m.Parameter(name=k, value=parameter_value(v)) for k, v in self.pipeline.parameters.items())
+        arguments = m.Arguments(parameters=parameters) if parameters else None
         ttl = self.config.ttl
-        spec = m.WorkflowSpec(
-            entrypoint="main",
-            arguments=m.Arguments(parameters=parameters) if parameters else None,
-            on_exit=on_exit,
-            service_account_name=self.config.service_account,
-            parallelism=self.config.parallelism,
-            ttl_strategy=m.TTLStrategy(seconds_after_completion=ttl) if ttl is not None else None,
+        groups = self.partition([t for t in self.templates.values() if t is not None], on_exit)
+        names = [self.pipeline.name] + [
+            fit(f"{self.pipeline.name}-part-{i}", NAME_LIMIT, salt=f"{self.pipeline.name}@{i}")
+            for i in range(1, len(groups))
+        ]
+        home = {t.name: names[i] for i, group in enumerate(groups) for t in group if t.dag is not None}
+        documents = []
+        for i, group in enumerate(groups):
+            local = {t.name for t in group}
+            templates = tuple(self.link(t, names[i], home, local) for t in group)
+            if i == 0:
+                spec = m.WorkflowSpec(
+                    entrypoint="main",
+                    arguments=arguments,
+                    on_exit=on_exit,
+                    service_account_name=self.config.service_account,
+                    parallelism=self.config.parallelism,
+                    ttl_strategy=m.TTLStrategy(seconds_after_completion=ttl) if ttl is not None else None,
+                    workflow_metadata=m.WorkflowMetadata(labels=self.labels()),
+                    volumes=volumes,
+                    volume_claim_templates=claims,
+                    templates=templates,
+                )
+                part_annotations = annotations
+            else:  # a library of templates: the same parameters and volumes, so it validates on its own
+                spec = m.WorkflowSpec(
+                    arguments=arguments, volumes=volumes, volume_claim_templates=claims, templates=templates
+                )
+                part_annotations = {**annotations, "transpile.io/part-of": self.pipeline.name}
+            metadata = m.ObjectMeta(
+                name=names[i], namespace=self.config.namespace, labels=self.labels(), annotations=part_annotations
+            )
+            documents.append(m.WorkflowTemplate(metadata=metadata, spec=spec))
+        return documents
+
+    @staticmethod
+    def partition(templates: list[m.Template], on_exit: str | None) -> list[list[m.Template]]:
+        """Groups of at most MAX_TEMPLATES templates and MAX_OBJECT_BYTES of JSON each.
+
+        DAG templates are packed greedily in order (the entrypoint and the exit handler first); each group
+        carries its own copy of the container templates its DAGs use, so only DAG-to-DAG references
+        cross WorkflowTemplates (through templateRef).
+        """
+        position = {t.name: i for i, t in enumerate(templates)}
+        leaves = {t.name: t for t in templates if t.dag is None}
+        first = {"main", on_exit}
+        dags = [t for t in templates if t.dag is not None and t.name in first]
+        dags += [t for t in templates if t.dag is not None and t.name not in first]
+        size_of = {t.name: len(json.dumps(to_data(t), separators=(",", ":"))) + REF_ALLOWANCE for t in templates}
+        groups: list[dict[str, m.Template]] = [{}]
+        sizes = [0]
+        for dag in dags:
+            assert dag.dag is not None
+            used = [leaves[task.template] for task in dag.dag.tasks if task.template in leaves]
+            new = {t.name: t for t in [dag, *used] if t.name not in groups[-1]}
+            extra = sum(size_of[name] for name in new)
+            if groups[-1] and (len(groups[-1]) + len(new) > MAX_TEMPLATES or sizes[-1] + extra > MAX_OBJECT_BYTES):
+                groups.append({})
+                sizes.append(0)
+                new = {t.name: t for t in [dag, *used]}
+                extra = sum(size_of[name] for name in new)
+            groups[-1].update(new)
+            sizes[-1] += extra
+        return [sorted(group.values(), key=lambda t: position[t.name]) for group in groups]
+
+    @staticmethod
+    def link(template: m.Template, here: str, home: dict[str, str], local: set[str]) -> m.Template:
+        """Point a DAG's tasks at DAG templates held by other WorkflowTemplates, through templateRef."""
+        if template.dag is None:
+            return template
+        tasks = []
+        for task in template.dag.tasks:
+            if task.template is not None and task.template not in local:
+                task = replace(
+                    task, template=None, template_ref=m.TemplateRef(name=home[task.template], template=task.template)
+                )
+            tasks.append(task)
+        return replace(template, dag=m.DAGTemplate(tuple(tasks)))
+
+    def cron_workflow(self, template_name: str) -> m.CronWorkflow | None:
+        schedule = self.pipeline.schedule
+        if schedule is None:
+            return None
+        name = fit(self.pipeline.name, CRON_NAME_LIMIT, salt=self.pipeline.name)
+        metadata = m.ObjectMeta(name=name, namespace=self.config.namespace, labels=self.labels())
+        spec = m.CronWorkflowSpec(
+            schedules=(schedule.cron,),
+            timezone=schedule.timezone,
+            concurrency_policy=schedule.concurrency_policy,
             workflow_metadata=m.WorkflowMetadata(labels=self.labels()),
-            volumes=volumes,
-            volume_claim_templates=claims,
-            templates=tuple(t for t in self.templates.values() if t is not None),
+            workflow_spec=m.CronWorkflowRunSpec(workflow_template_ref=m.WorkflowTemplateRef(name=template_name)),
         )
-        metadata = m.ObjectMeta(
-            name=self.pipeline.name,
-            namespace=self.config.namespace,
-            labels=self.labels(),
-            annotations=annotations,
-        )
-        return m.WorkflowTemplate(metadata=metadata, spec=spec)
+        return m.CronWorkflow(metadata=metadata, spec=spec)
 
     def claim(self) -> m.PersistentVolumeClaim:
         volume = self.config.volume
@@ -452,7 +532,11 @@ class ArgoBackend:
 
     def documents(self, compiled: Compiled, config: DeployConfig, options: EmitOptions) -> list[dict]:
         builder = _SpecBuilder(compiled, config)
-        docs = [builder.workflow_template().to_data()]
+        templates = builder.workflow_templates()
+        docs = [template.to_data() for template in templates]
+        cron = builder.cron_workflow(templates[0].metadata.name or compiled.pipeline.name)
+        if cron is not None:
+            docs.append(cron.to_data())
         if (options.with_claim or config.volume.emit_claim) and config.volume.mode == "existing":
             docs.append(builder.claim().to_data())
         return docs

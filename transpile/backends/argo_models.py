@@ -146,9 +146,16 @@ class Toleration:
 
 
 @dataclass(frozen=True)
-class DAGTask:
+class TemplateRef:
     name: str
     template: str
+
+
+@dataclass(frozen=True)
+class DAGTask:
+    name: str
+    template: str | None = None
+    template_ref: TemplateRef | None = None
     depends: str | None = None
     when: str | None = None
     with_param: str | None = None
@@ -224,6 +231,34 @@ class WorkflowSpec:
     volumes: tuple[Volume, ...] = ()
     volume_claim_templates: tuple[ClaimTemplate, ...] = ()
     templates: tuple[Template, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkflowTemplateRef:
+    name: str
+
+
+@dataclass(frozen=True)
+class CronWorkflowSpec:
+    schedules: tuple[str, ...]
+    timezone: str | None = None
+    concurrency_policy: str | None = None
+    workflow_metadata: WorkflowMetadata | None = None
+    workflow_spec: CronWorkflowRunSpec | None = None
+
+
+@dataclass(frozen=True)
+class CronWorkflowRunSpec:
+    workflow_template_ref: WorkflowTemplateRef
+
+
+@dataclass(frozen=True)
+class CronWorkflow:
+    metadata: ObjectMeta
+    spec: CronWorkflowSpec
+
+    def to_data(self) -> dict[str, Any]:
+        return {"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow", **to_data(self)}
 
 
 @dataclass(frozen=True)

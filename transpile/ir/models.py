@@ -180,6 +180,26 @@ class Step(Settings, StepShape):
         return Settings(**{name: getattr(self, name) for name in SETTING_FIELDS})
 
 
+CRON = (
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every\s+([0-9]+(ns|us|µs|ms|s|m|h))+"
+    r"|([A-Za-z0-9*,/?-]+\s+){4}[A-Za-z0-9*,/?-]+)$"
+)
+
+
+class Schedule(_Model):
+    """When the pipeline runs by itself (`schedule: "0 3 * * *"` is the short form)."""
+
+    cron: str = Field(pattern=CRON, description="A cron expression (five fields) or @daily, @every 1h, ...")
+    timezone: str | None = Field(None, description="IANA time zone of the cron, e.g. Europe/Paris.")
+    concurrency_policy: Literal["Allow", "Forbid", "Replace"] | None = Field(
+        None, description="What to do when a run is due while the previous one still runs."
+    )
+
+
+def _schedule_short_form(value: Any) -> Any:
+    return {"cron": value} if isinstance(value, str) else value
+
+
 class Pipeline(_Model):
     """A whole pipeline."""
 
@@ -199,6 +219,9 @@ class Pipeline(_Model):
     defaults: Settings = Field(default_factory=Settings, description="Settings for every task step.")
     steps: dict[str, Step] = Field(min_length=1)
     on_failure: Block | None = Field(None, description="Runs when the pipeline fails.")
+    schedule: Annotated[Schedule, BeforeValidator(_schedule_short_form)] | None = Field(
+        None, description="A cron schedule, or {cron, timezone, concurrency_policy}."
+    )
 
 
 Block.model_rebuild()
