@@ -135,10 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_runtime(sub: argparse._SubParsersAction) -> None:
+    from transpile import submit
     from transpile.runtime import command, runs
 
     command.register(sub)
     runs.register(sub)
+    submit.register(sub)
 
 
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_register_runtime]
