@@ -1,6 +1,7 @@
 """Whole-process compile benchmark: wall time and peak memory of `transpile compile -t argo`.
 
     python benchmarks/compile_bench.py [--runs 5] [--sizes 100,1000,10000] [--shapes chain,wide,nested-maps]
+                                      [--extra wide:5000]
 
 Each case runs the real CLI in a fresh process `--runs` times and prints the median wall time, the median
 peak RSS (from wait4), the number of objects and templates emitted and the largest object's size.
@@ -71,21 +72,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--extra", default="wide:5000", help="more shape:size cases, comma-separated ('' for none)")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, median of {args.runs} runs")
     print(f"{'case':<22}{'wall s':>8}{'peak MB':>9}{'objects':>9}{'templates':>11}{'largest KiB':>13}")
     with tempfile.TemporaryDirectory() as tmp:
-        for shape in args.shapes.split(","):
-            for size in (int(s) for s in args.sizes.split(",")):
-                pipeline = Path(tmp) / f"{shape}-{size}.yaml"
-                pipeline.write_text(SHAPES[shape](size))
-                output = Path(tmp) / f"{shape}-{size}.out.yaml"
-                walls, peaks = zip(*(run_once(pipeline, output) for _ in range(args.runs)), strict=True)
-                objects, templates, largest = describe(output)
-                print(
-                    f"{shape + '-' + str(size):<22}{statistics.median(walls):>8.2f}{statistics.median(peaks):>9.0f}"
-                    f"{objects:>9}{templates:>11}{largest / 1024:>13.0f}"
-                )
+        cases = [(shape, int(size)) for shape in args.shapes.split(",") for size in args.sizes.split(",")]
+        cases += [(c.split(":")[0], int(c.split(":")[1])) for c in args.extra.split(",") if c]
+        for shape, size in cases:
+            pipeline = Path(tmp) / f"{shape}-{size}.yaml"
+            pipeline.write_text(SHAPES[shape](size))
+            output = Path(tmp) / f"{shape}-{size}.out.yaml"
+            walls, peaks = zip(*(run_once(pipeline, output) for _ in range(args.runs)), strict=True)
+            objects, templates, largest = describe(output)
+            print(
+                f"{shape + '-' + str(size):<22}{statistics.median(walls):>8.2f}{statistics.median(peaks):>9.0f}"
+                f"{objects:>9}{templates:>11}{largest / 1024:>13.0f}"
+            )
 
 
 if __name__ == "__main__":

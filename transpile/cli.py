@@ -136,11 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_runtime(sub: argparse._SubParsersAction) -> None:
     from transpile import submit
+    from transpile.review import diff
     from transpile.runtime import command, runs
 
     command.register(sub)
     runs.register(sub)
     submit.register(sub)
+    diff.register(sub)
 
 
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_register_runtime]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from transpile.backends import argo_models as m
 from transpile.backends.argo_models import to_data
@@ -68,6 +69,7 @@ class _SpecBuilder:
         self.owners: dict[str, str] = {}
         self.task_templates: dict[str, str] = {}
         self.shapes: dict[str, str] = {}
+        self.memo: dict[int, Any] = {}  # model id -> its plain data, converted once
         self.problems: list[Diagnostic] = []
         self.default_image = self.pipeline.defaults.image or config.image
 
@@ -411,7 +413,7 @@ class _SpecBuilder:
         parameters = tuple(m.Parameter(name=k, value=parameter_value(v)) for k, v in self.pipeline.parameters.items())
         arguments = m.Arguments(parameters=parameters) if parameters else None
         ttl = self.config.ttl
-        groups = self.partition([t for t in self.templates.values() if t is not None], on_exit)
+        groups = self.partition([t for t in self.templates.values() if t is not None], on_exit, self.memo)
         names = [self.pipeline.name] + [
             fit(f"{self.pipeline.name}-part-{i}", NAME_LIMIT, salt=f"{self.pipeline.name}@{i}")
             for i in range(1, len(groups))
@@ -447,7 +449,7 @@ class _SpecBuilder:
         return documents
 
     @staticmethod
-    def partition(templates: list[m.Template], on_exit: str | None) -> list[list[m.Template]]:
+    def partition(templates: list[m.Template], on_exit: str | None, memo: dict[int, Any]) -> list[list[m.Template]]:
         """Groups of at most MAX_TEMPLATES templates and MAX_OBJECT_BYTES of JSON each.
 
         DAG templates are packed greedily in order (the entrypoint and the exit handler first); each group
@@ -459,7 +461,7 @@ class _SpecBuilder:
         first = {"main", on_exit}
         dags = [t for t in templates if t.dag is not None and t.name in first]
         dags += [t for t in templates if t.dag is not None and t.name not in first]
-        size_of = {t.name: len(json.dumps(to_data(t), separators=(",", ":"))) + REF_ALLOWANCE for t in templates}
+        size_of = {t.name: len(json.dumps(to_data(t, memo), separators=(",", ":"))) + REF_ALLOWANCE for t in templates}
         groups: list[dict[str, m.Template]] = [{}]
         sizes = [0]
         for dag in dags:
@@ -533,7 +535,7 @@ class ArgoBackend:
     def documents(self, compiled: Compiled, config: DeployConfig, options: EmitOptions) -> list[dict]:
         builder = _SpecBuilder(compiled, config)
         templates = builder.workflow_templates()
-        docs = [template.to_data() for template in templates]
+        docs = [template.to_data(builder.memo) for template in templates]
         cron = builder.cron_workflow(templates[0].metadata.name or compiled.pipeline.name)
         if cron is not None:
             docs.append(cron.to_data())

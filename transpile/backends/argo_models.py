@@ -26,20 +26,27 @@ def _keys(cls: type) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def to_data(value: Any) -> Any:
-    """Plain data (dicts, lists, scalars) from a model tree; None and empty containers are dropped."""
+def to_data(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """Plain data (dicts, lists, scalars) from a model tree; None and empty containers are dropped.
+
+    `memo` (id of a model -> its data) lets a caller that converted some models already reuse them.
+    """
     if dataclasses.is_dataclass(value):
+        if memo is not None and id(value) in memo:
+            return memo[id(value)]
         out: dict[str, Any] = {}
         for attr, key in _keys(type(value)):
             item = getattr(value, attr)
             if item is None or (isinstance(item, (tuple, list, dict)) and not item):
                 continue
-            out[key] = to_data(item)
+            out[key] = to_data(item, memo)
+        if memo is not None:
+            memo[id(value)] = out
         return out
     if isinstance(value, (tuple, list)):
-        return [to_data(v) for v in value]
+        return [to_data(v, memo) for v in value]
     if isinstance(value, dict):
-        return {k: to_data(v) for k, v in value.items()}
+        return {k: to_data(v, memo) for k, v in value.items()}
     return value
 
 
@@ -268,8 +275,8 @@ class WorkflowTemplate:
     api_version: str = dataclasses.field(default="argoproj.io/v1alpha1", metadata={"key": "apiVersion"})
     kind: str = "WorkflowTemplate"
 
-    def to_data(self) -> dict[str, Any]:
-        data = to_data(self)
+    def to_data(self, memo: dict[int, Any] | None = None) -> dict[str, Any]:
+        data = dict(to_data(self, memo))
         return {"apiVersion": data.pop("apiVersion"), "kind": data.pop("kind"), **data}
 
 

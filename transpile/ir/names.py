@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -14,6 +15,7 @@ def short_hash(text: str, length: int = 8) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
+@functools.lru_cache(maxsize=65536)
 def sanitize(name: str) -> str:
     """Lowercase DNS-label-ish form of a name: `Load_Data` -> `load-data`; never starts with a digit."""
     key = _DASHES.sub("-", _UNSAFE.sub("-", name.lower())).strip("-")

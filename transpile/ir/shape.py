@@ -5,6 +5,7 @@ Only attribute access is used, so graph and scope helpers work on either without
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 TASK_KINDS = ("python", "shell", "stub")
@@ -14,8 +15,6 @@ class StepShape:
     """What kind a step is and which blocks it holds, derived from its fields
     (`python`, `shell`, `stub`, `map`, `parallel`, `switch`, declared by the concrete class)."""
 
-    __slots__ = ()
-
     @property
     def kinds(self) -> list[str]:
         """Which of the step kinds this step declares (valid steps declare exactly one)."""
@@ -24,7 +23,7 @@ class StepShape:
             found.append("stub")
         return found
 
-    @property
+    @cached_property
     def kind(self) -> str:
         kinds = self.kinds
         return kinds[0] if kinds else ""

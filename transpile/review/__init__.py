@@ -1,0 +1,1 @@
+"""Code review helpers: graphs of a pipeline and meaningful diffs between versions."""
