@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, SAMPLES, run_cli
+from tests.support.pipelines import OPS_PIPELINE
 from tests.support.venvs import engine_venv
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
@@ -109,14 +110,15 @@ def expected_task_ids(pipeline: str) -> set[str]:
     return ids
 
 
-def test_sample_dag_structure_matches_the_ir(project, airflow_bin, airflow_home):
+@pytest.mark.parametrize("sample", ["samples/etl.yaml", "samples/etl.py"])
+def test_sample_dag_structure_matches_the_ir(project, airflow_bin, airflow_home, sample):
     dags = project / "dags"
-    compile_to(project, "samples/etl.yaml", dags)
+    compile_to(project, sample, dags)
     info = probe(airflow_bin, airflow_home, dags)
     assert info["import_errors"] == {}
     dag = info["dags"]["etl-daily"]
     tasks = dag["tasks"]
-    assert set(tasks) == expected_task_ids("samples/etl.yaml") | {"_failed"}
+    assert set(tasks) == expected_task_ids(sample) | {"_failed"}
     assert dag["params"] == {"date": "2026-01-01", "shards": ["a", "b", "c"]}
     # dependencies follow `needs`, through each composite's entry and exit
     assert tasks["clean._items"]["upstream"] == ["extract"]
@@ -185,17 +187,7 @@ def test_local_flavour_runs_the_sample_like_transpile_run(project, airflow_bin, 
 
 
 def test_local_flavour_retries_failures_and_on_failure(project, airflow_bin, airflow_home):
-    (project / "ops.yaml").write_text(
-        "name: ops\nparameters: {xs: [1, 2], who: ops}\n"
-        "defaults: {retries: {limit: 2, backoff: 1}}\n"
-        "steps:\n"
-        '  flaky: {shell: \'[ "$TRANSPILE_ATTEMPT" -ge 2 ] && echo ok > "$TRANSPILE_RETURNS/r"\', returns: [r]}\n'
-        "  m:\n    needs: [flaky]\n    map:\n      over: xs\n      as: x\n      steps:\n"
-        "        sq: {shell: 'echo $((x * x)) > \"$TRANSPILE_RETURNS/y\"', returns: [y]}\n"
-        "  boom: {needs: [m], shell: 'echo \"got $y\"; exit 3', retries: 0}\n"
-        "  never: {needs: [boom], stub: true}\n"
-        'on_failure: {steps: {alert: {shell: \'echo "paging $who" > "$TRANSPILE_RETURNS/page"\', returns: [page]}}}\n'
-    )
+    (project / "ops.yaml").write_text(OPS_PIPELINE)
     code, airflow_results, local_results = run_both(project, airflow_bin, airflow_home, "ops.yaml")
     assert code != 0
     assert airflow_results == local_results

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import SAMPLES, run_cli
+from tests.support.pipelines import OPS_PIPELINE
 from tests.support.venvs import engine_venv
 from tests.test_airflow import HOSTILE, RUFF_RULES, hostile_pipeline
 from transpile.compiler import compile_pipeline
@@ -125,8 +126,9 @@ def run_both(project: Path, pipeline: str, prefect_bin: Path, api: dict) -> tupl
     return flow.returncode, results(prefect_run), results(RunStore(project / "local", "local")), prefect_run
 
 
-def test_sample_flow_runs_like_transpile_run(project, prefect_bin, prefect_api):
-    code, prefect_results, local_results, _ = run_both(project, "samples/etl.yaml", prefect_bin, prefect_api)
+@pytest.mark.parametrize("sample", ["samples/etl.yaml", "samples/etl.py"])
+def test_sample_flow_runs_like_transpile_run(project, prefect_bin, prefect_api, sample):
+    code, prefect_results, local_results, _ = run_both(project, sample, prefect_bin, prefect_api)
     assert code == 0
     assert prefect_results == local_results
     assert [prefect_results[f"clean@{i}/load"]["returns"]["n"] for i in range(3)] == [30, 31, 32]
@@ -135,17 +137,7 @@ def test_sample_flow_runs_like_transpile_run(project, prefect_bin, prefect_api):
 
 
 def test_retries_failure_fails_the_flow_and_on_failure_runs(project, prefect_bin, prefect_api):
-    (project / "ops.yaml").write_text(
-        "name: ops\nparameters: {xs: [1, 2], who: ops}\n"
-        "defaults: {retries: {limit: 2, backoff: 1}}\n"
-        "steps:\n"
-        '  flaky: {shell: \'[ "$TRANSPILE_ATTEMPT" -ge 2 ] && echo ok > "$TRANSPILE_RETURNS/r"\', returns: [r]}\n'
-        "  m:\n    needs: [flaky]\n    map:\n      over: xs\n      as: x\n      steps:\n"
-        "        sq: {shell: 'echo $((x * x)) > \"$TRANSPILE_RETURNS/y\"', returns: [y]}\n"
-        "  boom: {needs: [m], shell: 'echo \"got $y\"; exit 3', retries: 0}\n"
-        "  never: {needs: [boom], stub: true}\n"
-        'on_failure: {steps: {alert: {shell: \'echo "paging $who" > "$TRANSPILE_RETURNS/page"\', returns: [page]}}}\n'
-    )
+    (project / "ops.yaml").write_text(OPS_PIPELINE)
     code, prefect_results, local_results, run = run_both(project, "ops.yaml", prefect_bin, prefect_api)
     assert code != 0
     assert prefect_results == local_results

@@ -83,11 +83,14 @@ class Cluster:
         except ApiException as exc:
             raise self.explain(what, exc) from None
         except (HTTPError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise fail(
-                f"cannot reach the Kubernetes API server at {self.server}: {reason}",
-                hint="check the kubeconfig's server address, the VPN or the cluster",
-            ) from None
+            raise self.unreachable(exc) from None
+
+    def unreachable(self, exc: Exception) -> TranspileError:
+        reason = getattr(exc, "reason", None) or exc
+        return fail(
+            f"cannot reach the Kubernetes API server at {self.server}: {reason}",
+            hint="check the kubeconfig's server address, the VPN or the cluster",
+        )
 
     def explain(self, what: str, exc: Any) -> TranspileError:
         message = _server_message(exc)
@@ -175,11 +178,7 @@ class Cluster:
         try:
             return function(*args, **kwargs)
         except (HTTPError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise fail(
-                f"cannot reach the Kubernetes API server at {self.server}: {reason}",
-                hint="check the kubeconfig's server address, the VPN or the cluster",
-            ) from None
+            raise self.unreachable(exc) from None
 
     def run(self, template: dict[str, Any], parameters: dict[str, str]) -> str:
         from kubernetes.client import CustomObjectsApi

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from transpile.backends import kube
 from transpile.backends.base import EmitOptions
 from transpile.backends.pysource import jinja_inert, py
 from transpile.compiler import Compiled, relative_source
@@ -128,39 +129,22 @@ class _DagBuilder:
                     f'Secret("env", {py(s.env)}, {py(s.secret)}, {py(s.key)})' for s in settings.secrets
                 )
                 fields.append(("secrets", f"[{secrets}]"))
-            resources = settings.resources
-            if resources is not None:
-                requests = {}
-                if resources.cpu is not None:
-                    requests["cpu"] = str(resources.cpu)
-                if resources.memory is not None:
-                    requests["memory"] = resources.memory
-                limits = {"nvidia.com/gpu": str(resources.gpu)} if resources.gpu else None
-                if requests or limits:
-                    fields.append(
-                        (
-                            "container_resources",
-                            f"k8s.V1ResourceRequirements(requests={py(tmpl(requests) or None)}, "
-                            f"limits={py(tmpl(limits))})",
-                        )
+            found = kube.resources(settings)
+            if found:
+                requests, limits = found.get("requests"), found.get("limits")
+                fields.append(
+                    (
+                        "container_resources",
+                        f"k8s.V1ResourceRequirements(requests={py(tmpl(requests))}, limits={py(tmpl(limits))})",
                     )
+                )
             if settings.node_selector:
                 fields.append(("node_selector", py(tmpl(dict(settings.node_selector)))))
-            if settings.tolerations:
-                items = []
-                for t in settings.tolerations:
-                    args = [
-                        f"{name}={py(value)}"
-                        for name, value in (
-                            ("key", t.key),
-                            ("operator", t.operator),
-                            ("value", t.value),
-                            ("effect", t.effect),
-                            ("toleration_seconds", t.toleration_seconds),
-                        )
-                        if value is not None
-                    ]
-                    items.append(f"k8s.V1Toleration({', '.join(args)})")
+            items = [
+                "k8s.V1Toleration(" + ", ".join(f"{kube.snake(k)}={py(v)}" for k, v in t.items()) + ")"
+                for t in kube.tolerations(settings)
+            ]
+            if items:
                 fields.append(("tolerations", f"[{', '.join(items)}]"))
         retries = settings.retries
         if retries is not None and retries.limit:

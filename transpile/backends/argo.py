@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from transpile.backends import argo_models as m
+from transpile.backends import kube
 from transpile.backends.argo_models import to_data
 from transpile.backends.base import EmitOptions
 from transpile.backends.yaml_writer import dump_all
@@ -133,18 +134,8 @@ class _SpecBuilder:
 
     @staticmethod
     def resources(settings: Settings) -> m.ResourceRequirements | None:
-        res = settings.resources
-        if res is None:
-            return None
-        requests = {}
-        if res.cpu is not None:
-            requests["cpu"] = str(res.cpu)
-        if res.memory is not None:
-            requests["memory"] = res.memory
-        limits = {"nvidia.com/gpu": str(res.gpu)} if res.gpu else {}
-        if not requests and not limits:
-            return None
-        return m.ResourceRequirements(requests=requests or None, limits=limits or None)
+        found = kube.resources(settings)
+        return m.ResourceRequirements(requests=found.get("requests"), limits=found.get("limits")) if found else None
 
     @staticmethod
     def retry_strategy(settings: Settings) -> m.RetryStrategy | None:
@@ -188,14 +179,7 @@ class _SpecBuilder:
             timeout=_duration(settings.timeout) if settings.timeout else None,
             node_selector=settings.node_selector or None,
             tolerations=tuple(
-                m.Toleration(
-                    key=t.key,
-                    operator=t.operator,
-                    value=t.value,
-                    effect=t.effect,
-                    toleration_seconds=t.toleration_seconds,
-                )
-                for t in settings.tolerations or ()
+                m.Toleration(**{kube.snake(k): v for k, v in t.items()}) for t in kube.tolerations(settings)
             ),
             container=self.container(image, settings),
         )

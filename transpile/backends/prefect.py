@@ -19,6 +19,7 @@ import keyword
 from collections.abc import Mapping
 from typing import Any
 
+from transpile.backends import kube
 from transpile.backends.base import EmitOptions
 from transpile.backends.pysource import py
 from transpile.backends.yaml_writer import dump_all
@@ -106,33 +107,13 @@ class _FlowBuilder:
                 {"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}}
                 for s in settings.secrets
             ]
-        res = settings.resources
-        if res is not None:
-            resources: dict[str, dict[str, str]] = {}
-            requests = {k: str(v) for k, v in (("cpu", res.cpu), ("memory", res.memory)) if v is not None}
-            if requests:
-                resources["requests"] = requests
-            if res.gpu:
-                resources["limits"] = {"nvidia.com/gpu": str(res.gpu)}
-            if resources:
-                pod["resources"] = resources
+        found = kube.resources(settings)
+        if found:
+            pod["resources"] = found
         if settings.node_selector:
             pod["nodeSelector"] = dict(settings.node_selector)
         if settings.tolerations:
-            pod["tolerations"] = [
-                {
-                    k: v
-                    for k, v in (
-                        ("key", t.key),
-                        ("operator", t.operator),
-                        ("value", t.value),
-                        ("effect", t.effect),
-                        ("tolerationSeconds", t.toleration_seconds),
-                    )
-                    if v is not None
-                }
-                for t in settings.tolerations
-            ]
+            pod["tolerations"] = kube.tolerations(settings)
         return pod
 
     # -- the flow body ------------------------------------------------------------------------------
