@@ -63,10 +63,15 @@ def compile_data(data: Any, source: SourceMap, source_file: str) -> Compiled:
     return Compiled(resolved, index, digest, source_file, source)
 
 
+def source_file(reference: str) -> str:
+    """The file of a pipeline reference: `flows.py:etl` -> `flows.py`."""
+    return reference.split(".py:")[0] + ".py" if ".py:" in reference else reference
+
+
 def compile_pipeline(reference: str) -> Compiled:
     """Compile a pipeline file (YAML, or Python as `file.py[:attribute]`)."""
     data, source = load_data(reference)
-    return compile_data(data, source, reference.split(".py:")[0] + (".py" if ".py:" in reference else ""))
+    return compile_data(data, source, source_file(reference))
 
 
 def relative_source(path: str) -> str:

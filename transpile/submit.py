@@ -31,7 +31,9 @@ def load_documents(reference: str, config_path: str | None, with_claim: bool = T
     """The objects to submit: a compiled spec file as it is, or a pipeline compiled to Argo now."""
     import yaml
 
-    path = Path(reference.split(".py:")[0] + (".py" if ".py:" in reference else ""))
+    from transpile.compiler import source_file
+
+    path = Path(source_file(reference))
     if path.suffix in (".yaml", ".yml"):
         try:
             documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]

@@ -26,7 +26,9 @@ def load_side(reference: str, config_path: str | None) -> Side:
     """Read one side: a compiled spec as it is, or a pipeline compiled to Argo YAML now."""
     import yaml
 
-    path = Path(reference.split(".py:")[0] + (".py" if ".py:" in reference else ""))
+    from transpile.compiler import source_file
+
+    path = Path(source_file(reference))
     if path.suffix in (".yaml", ".yml"):
         try:
             text = path.read_text(encoding="utf-8")
