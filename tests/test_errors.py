@@ -148,3 +148,14 @@ def test_python_module_exception_is_reported_without_traceback(tmp_path):
 def test_missing_file():
     result = run_cli("compile", "nope.yaml")
     assert result.returncode == 2 and "cannot read file" in result.stderr
+
+
+def test_deploy_config_errors_point_into_the_config(tmp_path):
+    config = tmp_path / "deploy.yaml"
+    config.write_text("namespace: Data\nlabels: {team: " + "x" * 70 + "}\nvolume: {claimm: x}\n")
+    result = run_cli("compile", "samples/etl.yaml", "-c", str(config))
+    assert result.returncode == 2
+    report = result.stderr.replace(str(tmp_path) + "/", "")
+    assert "deploy.yaml:1:12" in report and "namespace" in report
+    assert "is not a valid label value" in report and "deploy.yaml:2:9" in report
+    assert "unknown key 'claimm'" in report and "did you mean 'claim'?" in report

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from transpile.ir.models import DNS_LABEL, Duration
+
+_LABEL = re.compile(r"(?=.{0,63}$)([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 
 
 class _Model(BaseModel):
@@ -44,6 +47,17 @@ class DeployConfig(_Model):
     )
     working_dir: str | None = Field(None, description="Working directory of every container.")
     command: tuple[str, ...] = Field(("transpile",), min_length=1, description="How the image runs transpile.")
+
+    @field_validator("labels")
+    @classmethod
+    def _label_values(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            name = key.rsplit("/", 1)[-1]
+            if not _LABEL.fullmatch(name) or not name:
+                raise ValueError(f"label key {key!r} is not a valid Kubernetes label name")
+            if not _LABEL.fullmatch(value):
+                raise ValueError(f"label {key}: {value!r} is not a valid label value (at most 63 of [A-Za-z0-9._-])")
+        return labels
 
 
 def load_config(path: str | None) -> DeployConfig:
