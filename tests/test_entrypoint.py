@@ -315,3 +315,23 @@ def test_argo_commands_run_locally_match_transpile_run(project, pipeline):
     strip = lambda rs: {k: {f: v for f, v in (r or {}).items() if f != "attempt"} for k, r in rs.items()}  # noqa: E731
     assert strip(argo_results) == strip(local_results)
     assert len(argo_results) >= 3
+
+
+def test_entrypoint_imports_nothing_heavy(project):
+    """With the compiled pipeline cached, a node runs without pydantic, yaml, jinja2, kubernetes or hera."""
+    assert node(project, "--node", "extract").returncode == 0  # the first node compiles and caches
+    probe = (
+        "import sys; from transpile.cli import main\n"
+        "code = main(['execute-node', '--pipeline', 'samples/etl.yaml', '--store', 'store', '--run-id', 'r2',"
+        " '--node', 'extract', '--no-echo'])\n"
+        "heavy = ('pydantic', 'yaml', 'jinja2', 'kubernetes', 'hera', 'airflow', 'prefect')\n"
+        "print(code, sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stdout + result.stderr

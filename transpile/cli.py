@@ -158,10 +158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `transpile` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["execute-node"]:
-        from transpile.runtime.command import expand_file_arguments
+        # The per-node entrypoint of every pod: a parser with this one command, so nothing else is imported.
+        from transpile.runtime.command import expand_file_arguments, register
 
-        argv = expand_file_arguments(argv)
-    args = build_parser().parse_args(argv)
+        parser = argparse.ArgumentParser(prog="transpile")
+        register(parser.add_subparsers(dest="command", required=True))
+        args = parser.parse_args(expand_file_arguments(argv))
+    else:
+        args = build_parser().parse_args(argv)
     from transpile.errors import TranspileError
 
     try:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from transpile.errors import Diagnostic, TranspileError
-from transpile.review.summary import Summary, from_pipeline, from_spec
+
+if TYPE_CHECKING:
+    from transpile.review.summary import Summary
 
 
 @dataclass
@@ -27,6 +30,7 @@ def load_side(reference: str, config_path: str | None) -> Side:
     import yaml
 
     from transpile.compiler import source_file
+    from transpile.review.summary import from_pipeline, from_spec
 
     path = Path(source_file(reference))
     if path.suffix in (".yaml", ".yml"):

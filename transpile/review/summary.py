@@ -8,11 +8,13 @@ pipeline file), and in a block cut into parts of 200 tasks, needs that cross two
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transpile.ir.graph import walk
-from transpile.ir.models import Pipeline
 from transpile.ir.names import node_id
+
+if TYPE_CHECKING:
+    from transpile.ir.models import Pipeline
 
 PREFIX = "{{inputs.parameters.prefix}}"
 

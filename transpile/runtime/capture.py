@@ -31,7 +31,12 @@ def _pump(read_fd: int, path: Path, echo_fd: int | None) -> None:
 
 @contextmanager
 def capture(stdout_path: Path, stderr_path: Path, echo: bool) -> Iterator[None]:
-    """Send fds 1 and 2 to the two log files for the duration of the block."""
+    """Send fds 1 and 2 to the two log files for the duration of the block (and, with `echo`, through a
+    pipe that also copies them to the original streams)."""
+    if not echo:
+        with _direct(stdout_path, stderr_path):
+            yield
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
@@ -56,4 +61,27 @@ def capture(stdout_path: Path, stderr_path: Path, echo: bool) -> Iterator[None]:
         for pump in pumps:
             pump.join(_JOIN_SECONDS)  # a background child still holding the pipe must not hang us
         for original in saved.values():
+            os.close(original)
+
+
+@contextmanager
+def _direct(stdout_path: Path, stderr_path: Path) -> Iterator[None]:
+    """fds 1 and 2 straight into the log files: no pipes, no threads."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    for fd, path in ((1, stdout_path), (2, stderr_path)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+    try:
+        yield
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        for fd, original in saved.items():
+            os.dup2(original, fd)
             os.close(original)

@@ -37,23 +37,27 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=1, sort_keys=False)
 
 
-def _temp_file(path: Path, text: str) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _temp_file(path: Path, text: str, durable: bool = True) -> str:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
     except BaseException:
         os.unlink(tmp)
         raise
     return tmp
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` atomically (temp file + rename)."""
-    tmp = _temp_file(path, text)
+def write_atomic(path: Path, text: str, durable: bool = True) -> None:
+    """Replace `path` with `text` atomically (temp file + rename); `durable` also waits for the disk."""
+    tmp = _temp_file(path, text, durable)
     os.replace(tmp, path)
 
 
@@ -129,7 +133,6 @@ class RunStore:
     def claim_attempt(self, key: str) -> tuple[int, Path]:
         """Create the next attempt directory of a node exclusively; (attempt number, directory)."""
         base = self.node_dir(key)
-        base.mkdir(parents=True, exist_ok=True)
         number = max(self.attempt_numbers(key), default=0) + 1
         while True:
             path = base / f"attempt-{number}"
@@ -138,6 +141,8 @@ class RunStore:
                 return number, path
             except FileExistsError:
                 number += 1
+            except FileNotFoundError:
+                base.mkdir(parents=True, exist_ok=True)
 
     def attempt_numbers(self, key: str) -> list[int]:
         base = self.node_dir(key)
@@ -146,7 +151,8 @@ class RunStore:
         return sorted(int(m.group(1)) for name in os.listdir(base) if (m := _ATTEMPT.match(name)))
 
     def write_attempt(self, attempt_dir: Path, record: dict[str, Any]) -> None:
-        write_atomic(attempt_dir / "record.json", dumps(record))
+        """Write an attempt's record; a running one is transient, so it is not synced to disk."""
+        write_atomic(attempt_dir / "record.json", dumps(record), durable=record.get("status") != "running")
 
     def attempts(self, key: str) -> list[dict[str, Any]]:
         """Every readable attempt record of a node, oldest first."""
