@@ -31,11 +31,12 @@ def to_data(value: Any, memo: dict[int, Any] | None = None) -> Any:
 
     `memo` (id of a model -> its data) lets a caller that converted some models already reuse them.
     """
-    if dataclasses.is_dataclass(value):
+    kind = type(value)
+    if hasattr(kind, "__dataclass_fields__"):
         if memo is not None and id(value) in memo:
             return memo[id(value)]
         out: dict[str, Any] = {}
-        for attr, key in _keys(type(value)):
+        for attr, key in _keys(kind):
             item = getattr(value, attr)
             if item is None or (isinstance(item, (tuple, list, dict)) and not item):
                 continue
@@ -43,9 +44,9 @@ def to_data(value: Any, memo: dict[int, Any] | None = None) -> Any:
         if memo is not None:
             memo[id(value)] = out
         return out
-    if isinstance(value, (tuple, list)):
+    if kind is tuple or kind is list:
         return [to_data(v, memo) for v in value]
-    if isinstance(value, dict):
+    if kind is dict:
         return {k: to_data(v, memo) for k, v in value.items()}
     return value
 
