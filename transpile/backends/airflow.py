@@ -19,14 +19,13 @@ from typing import Any
 
 from transpile.backends import kube
 from transpile.backends.base import EmitOptions
-from transpile.backends.pysource import jinja_inert, py
+from transpile.backends.pysource import comment_text, jinja_inert, py, render
 from transpile.compiler import Compiled, relative_source
 from transpile.config import DeployConfig
 from transpile.errors import Diagnostic, TranspileError
 from transpile.ir.graph import ON_FAILURE, Path
 from transpile.ir.models import Settings, Step
 from transpile.ir.names import fit, node_id, short_hash, step_key
-from transpile.resources import templates_dir
 
 TASK_ID_LIMIT = 250
 GROUP_ID_LIMIT = 199  # validate_group_key: "less than 200 characters"
@@ -61,11 +60,6 @@ def tmpl(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [tmpl(v) for v in value]
     return value
-
-
-def comment_text(text: str) -> str:
-    """Text safe inside a `#` comment: escaped like a string literal's content, so no newline gets out."""
-    return py(text)[1:-1]
 
 
 class _DagBuilder:
@@ -361,20 +355,6 @@ class _DagBuilder:
         }
 
 
-def render(context: dict[str, Any]) -> str:
-    import jinja2
-
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    return environment.get_template("airflow_dag.py.j2").render(context)
-
-
 class AirflowBackend:
     """`transpile compile -t airflow [--flavour kubernetes|local]`: one Airflow 3 DAG file."""
 
@@ -387,4 +367,4 @@ class AirflowBackend:
             raise TranspileError(
                 [Diagnostic(f"unknown Airflow flavour '{flavour}'", hint=f"choose one of {', '.join(FLAVOURS)}")]
             )
-        return render(_DagBuilder(compiled, config, flavour).context())
+        return render("airflow_dag.py.j2", _DagBuilder(compiled, config, flavour).context())

@@ -21,7 +21,7 @@ from typing import Any
 
 from transpile.backends import kube
 from transpile.backends.base import EmitOptions
-from transpile.backends.pysource import py
+from transpile.backends.pysource import comment_text, py, render
 from transpile.backends.yaml_writer import dump_all
 from transpile.compiler import Compiled, relative_source
 from transpile.config import DeployConfig
@@ -35,10 +35,6 @@ PLACEMENTS = ("pod", "job")
 NAME_LIMIT = 200
 # Names the flow function's body uses: a parameter called like one of them would shadow it.
 _BODY_NAMES = {"start", "dict", "params"}
-
-
-def comment_text(text: str) -> str:
-    return py(text)[1:-1]
 
 
 def retry_delays(backoff: int, factor: int, cap: int | None, limit: int) -> list[int]:
@@ -245,7 +241,7 @@ class _FlowBuilder:
             "signature": signature,
             "params_dict": params_dict,
         }
-        return _render("prefect_flow.py.j2", context)
+        return render("prefect_flow.py.j2", context)
 
     def deployment(self, flow_file: str) -> str:
         """prefect.yaml: one deployment on a Kubernetes work pool whose job variables mount the volume."""
@@ -295,20 +291,6 @@ def base_job_template() -> str:
     text = (templates_dir() / "prefect_base_job_template.json").read_text(encoding="utf-8")
     json.loads(text)  # fail loudly on a broken template file
     return text
-
-
-def _render(template: str, context: dict[str, Any]) -> str:
-    import jinja2
-
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    return environment.get_template(template).render(context)
 
 
 class PrefectBackend:

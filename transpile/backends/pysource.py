@@ -3,11 +3,7 @@ source), and strings bound for an engine's Jinja-templated fields are made inert
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def py(value: Any) -> str:
@@ -56,11 +52,9 @@ def _string(text: str) -> str:
     return "".join(out)
 
 
-def keyword(name: str) -> bool:
-    """True when `name` can be a Python keyword-argument name as it is."""
-    import keyword as kw
-
-    return bool(_IDENTIFIER.match(name)) and not kw.iskeyword(name)
+def comment_text(text: str) -> str:
+    """Text safe inside a `#` comment: escaped like a string literal's content, so no newline gets out."""
+    return py(text)[1:-1]
 
 
 _JINJA_OPENERS = ("{{", "{%", "{#")
@@ -89,6 +83,18 @@ def jinja_inert(text: str) -> str:
     return '{{ "' + "".join(escaped) + '" }}'
 
 
-def json_text(value: Any) -> str:
-    """Compact JSON for embedding in a generated file's data."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def render(template: str, context: dict[str, Any]) -> str:
+    """Render one of the shipped jinja2 templates; every value in `context` is already Python source."""
+    import jinja2
+
+    from transpile.resources import templates_dir
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    return environment.get_template(template).render(context)

@@ -127,16 +127,3 @@ def toposort(order: Sequence[str], needs: Mapping[str, Sequence[str]]) -> list[s
         cycle = find_cycle(order, needs) or [n for n in order if n not in set(result)]
         raise CycleError(cycle)
     return result
-
-
-def ancestors(order: Sequence[str], needs: Mapping[str, Sequence[str]]) -> dict[str, frozenset[str]]:
-    """Transitive upstream set of every node of an acyclic block."""
-    result: dict[str, frozenset[str]] = {}
-    for name in toposort(order, needs):
-        acc: set[str] = set()
-        for dep in needs.get(name, ()):
-            if dep in needs:
-                acc.add(dep)
-                acc |= result[dep]
-        result[name] = frozenset(acc)
-    return result

@@ -27,7 +27,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_HASH_MISMATCH = 4
-XCOM_FILE = "/airflow/xcom/return.json"
 
 
 class NodeError(Exception):
@@ -109,7 +108,7 @@ def _bind(function: Any, reader: ValueReader, path: tuple[str, ...], indices: tu
     return kwargs
 
 
-def _check_json(step: str, name: str, value: Any) -> Any:
+def _check_json(name: str, value: Any) -> Any:
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
@@ -119,16 +118,16 @@ def _check_json(step: str, name: str, value: Any) -> Any:
         ) from None
 
 
-def _unpack_returns(step: Any, display: str, value: Any) -> dict[str, Any]:
+def _unpack_returns(step: Any, value: Any) -> dict[str, Any]:
     names = list(step.returns)
     if not names:
         return {}
     if len(names) == 1:
-        return {names[0]: _check_json(display, names[0], value)}
+        return {names[0]: _check_json(names[0], value)}
     if not isinstance(value, (tuple, list)) or len(value) != len(names):
         got = f"a {type(value).__name__}" + (f" of {len(value)}" if isinstance(value, (tuple, list)) else "")
         raise StepFailure(f"returns {names} needs a tuple of {len(names)} values, got {got}")
-    return {n: _check_json(display, n, v) for n, v in zip(names, value, strict=True)}
+    return {n: _check_json(n, v) for n, v in zip(names, value, strict=True)}
 
 
 def _env_value(value: Any) -> str:
@@ -247,7 +246,7 @@ class _Execution:
             except Exception as exc:
                 traceback.print_exc()
                 raise StepFailure(f"{type(exc).__name__}: {exc}") from None
-            returns = _unpack_returns(step, self.display, value)
+            returns = _unpack_returns(step, value)
         elif step.shell is not None:
             values = self.reader.visible_values(self.path, indices)
             record["inputs"] = values
