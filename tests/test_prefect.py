@@ -22,7 +22,7 @@ import yaml
 from tests.conftest import SAMPLES, run_cli
 from tests.support.pipelines import OPS_PIPELINE
 from tests.support.venvs import engine_venv
-from tests.test_airflow import HOSTILE, RUFF_RULES, hostile_pipeline
+from tests.test_airflow import HOSTILE, assert_ruff_clean, hostile_pipeline
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
 from transpile.ir.names import node_id
@@ -175,12 +175,7 @@ def test_hostile_strings_are_never_code(project, prefect_bin, prefect_api):
     flow_file = compile_flow(project, pipeline, prefect_bin)
     source = flow_file.read_text()
     ast.parse(source)
-    ruff = shutil.which("ruff")
-    if ruff:
-        lint = subprocess.run(
-            [ruff, "check", "--no-cache", "--isolated", *RUFF_RULES, str(flow_file)], capture_output=True, text=True
-        )
-        assert lint.returncode == 0, lint.stdout
+    assert_ruff_clean(flow_file)
     flow = run_flow(flow_file, prefect_bin, prefect_api, project)
     assert flow.returncode == 0, flow.stderr[-3000:]
     run = RunStore(project / "store", next((project / "store" / "runs").iterdir()).name)

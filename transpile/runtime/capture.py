@@ -51,13 +51,7 @@ def capture(stdout_path: Path, stderr_path: Path, echo: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-        for fd, original in saved.items():
-            os.dup2(original, fd)
+        _restore(saved, close=False)
         for pump in pumps:
             pump.join(_JOIN_SECONDS)  # a background child still holding the pipe must not hang us
         for original in saved.values():
@@ -77,11 +71,17 @@ def _direct(stdout_path: Path, stderr_path: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-        for fd, original in saved.items():
-            os.dup2(original, fd)
+        _restore(saved, close=True)
+
+
+def _restore(saved: dict[int, int], close: bool) -> None:
+    """Flush Python's streams and put the original fds 1 and 2 back."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    for fd, original in saved.items():
+        os.dup2(original, fd)
+        if close:
             os.close(original)

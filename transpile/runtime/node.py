@@ -157,34 +157,29 @@ def _copy(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def _catalog_get(step: Any, catalog: Path, workdir: Path) -> list[str]:
+def _copy_matching(patterns: tuple[str, ...], source: Path, target: Path, where: str) -> list[str]:
+    """Copy the files of `source` matching any glob into `target` (same relative paths); each glob must match."""
     import glob
 
-    fetched = []
-    for pattern in step.catalog.get if step.catalog else ():
-        matches = sorted(glob.glob(pattern, root_dir=catalog, recursive=True))
-        files = [m for m in matches if (catalog / m).is_file()]
+    copied = []
+    for pattern in patterns:
+        files = [m for m in sorted(glob.glob(pattern, root_dir=source, recursive=True)) if (source / m).is_file()]
         if not files:
-            raise StepFailure(f"catalog.get: no file in the run's catalog matches '{pattern}'")
+            raise StepFailure(f"{where} matches '{pattern}'")
         for name in files:
-            _copy(catalog / name, workdir / name)
-            fetched.append(name)
-    return fetched
+            _copy(source / name, target / name)
+            copied.append(name)
+    return copied
+
+
+def _catalog_get(step: Any, catalog: Path, workdir: Path) -> list[str]:
+    patterns = step.catalog.get if step.catalog else ()
+    return _copy_matching(patterns, catalog, workdir, "catalog.get: no file in the run's catalog")
 
 
 def _catalog_put(step: Any, catalog: Path, workdir: Path) -> list[str]:
-    import glob
-
-    stored = []
-    for pattern in step.catalog.put if step.catalog else ():
-        matches = sorted(glob.glob(pattern, root_dir=workdir, recursive=True))
-        files = [m for m in matches if (workdir / m).is_file()]
-        if not files:
-            raise StepFailure(f"catalog.put: no file in the working directory matches '{pattern}'")
-        for name in files:
-            _copy(workdir / name, catalog / name)
-            stored.append(name)
-    return stored
+    patterns = step.catalog.put if step.catalog else ()
+    return _copy_matching(patterns, workdir, catalog, "catalog.put: no file in the working directory")
 
 
 class _Execution:
