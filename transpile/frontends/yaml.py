@@ -80,8 +80,8 @@ def _span(file: str, node: yaml.Node) -> Span:
     return Span(file, *_position(node))
 
 
-def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic]) -> Any:
-    """Turn a composed node tree into plain data, recording spans, without recursion."""
+def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic], positions: bool = True) -> Any:
+    """Turn a composed node tree into plain data, without recursion; with `positions`, record every span."""
     file = source.file
     # Each entry: (node, doc path, container, slot): the built value goes to container[slot].
     holder: list[Any] = [None]
@@ -93,7 +93,8 @@ def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic]) -> 
         if budget < 0:
             problems.append(Diagnostic("the document is too large (or its aliases expand without end)", Span(file)))
             break
-        source.values[path] = _position(node)
+        if positions:
+            source.values[path] = _position(node)
         if isinstance(node, yaml.ScalarNode):
             container[slot] = _plain_scalar(node.value) if not node.style else node.value
             continue
@@ -101,7 +102,7 @@ def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic]) -> 
             items: list[Any] = [None] * len(node.value)
             container[slot] = items
             for index in range(len(node.value) - 1, -1, -1):
-                stack.append((node.value[index], path + (index,), items, index))
+                stack.append((node.value[index], path + (index,) if positions else path, items, index))
             continue
         mapping: dict[Any, Any] = {}
         container[slot] = mapping
@@ -122,8 +123,11 @@ def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic]) -> 
                 )
                 continue
             mapping[key] = None
-            source.keys[path + (key,)] = _position(key_node)
-            pending.append((value_node, path + (key,), mapping, key))
+            if positions:
+                source.keys[path + (key,)] = _position(key_node)
+                pending.append((value_node, path + (key,), mapping, key))
+            else:
+                pending.append((value_node, path, mapping, key))
         stack.extend(reversed(pending))
     return holder[0]
 
@@ -147,9 +151,18 @@ def load_yaml_document(text: str, file: str) -> tuple[Any, SourceMap]:
     if root is None:
         raise TranspileError([Diagnostic("the file holds no YAML document", Span(file, 1, 1))])
     problems: list[Diagnostic] = []
-    data = _convert(root, source, problems)
+    # Spans are needed only to report errors: read without them, and take them lazily when asked.
+    data = _convert(root, source, problems, positions=False)
     if problems:
+        _convert(root, source, problems := [], positions=True)
         raise TranspileError(problems)
+
+    def positions() -> SourceMap:
+        full = SourceMap(file)
+        _convert(root, full, [], positions=True)
+        return full
+
+    source.lazy = positions
     return data, source
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from transpile.errors import Span
@@ -20,12 +21,16 @@ class SourceMap:
     file: str
     values: dict[DocPath, Position] = field(default_factory=dict)
     keys: dict[DocPath, Position] = field(default_factory=dict)
+    lazy: Callable[[], SourceMap] | None = None  # computes the spans on first use (only errors need them)
 
     def _make(self, position: Position) -> Span:
         return position if isinstance(position, Span) else Span(self.file, *position)
 
     def span(self, path: DocPath, key: bool = False) -> Span:
         """The span at `path` (of the key itself when `key`), or of the nearest enclosing node."""
+        if self.lazy is not None:
+            full, self.lazy = self.lazy(), None
+            self.values, self.keys = full.values, full.keys
         table = self.keys if key else self.values
         if path in table:
             return self._make(table[path])
