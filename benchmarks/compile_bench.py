@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.pipelines import SHAPES  # noqa: E402
+from benchmarks.support import precompile  # noqa: E402
 
 # Runs the CLI as `python -m transpile` would, then reports the process's own high-water RSS (VmHWM is
 # reset by exec, unlike ru_maxrss, which Linux carries over from the forking parent).
@@ -65,14 +66,6 @@ def describe(output: Path) -> tuple[int, int, int]:
 
     largest = max(len(json.dumps(d, separators=(",", ":")).encode()) for d in docs)
     return len(docs), templates, largest
-
-
-def precompile() -> None:
-    """Byte-compile transpile, as installing a wheel does (PYTHONDONTWRITEBYTECODE would otherwise make
-    every measured process recompile the package from source)."""
-    import compileall
-
-    compileall.compile_dir(str(REPO / "transpile"), quiet=1)
 
 
 def main() -> None:

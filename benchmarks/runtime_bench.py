@@ -23,6 +23,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.support import precompile  # noqa: E402
+
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 NOOP = "def noop():\n    return None\n"
 RUNNABLE_PIPELINE = """\
@@ -104,14 +108,6 @@ def local_runs(work: Path, repeats: int) -> None:
             f"transpile run, {label} of no-op python steps, 2 workers: {statistics.median(samples):.2f} s "
             f"(min {min(samples):.2f}, n={repeats})"
         )
-
-
-def precompile() -> None:
-    """Byte-compile transpile, as installing a wheel does (PYTHONDONTWRITEBYTECODE would otherwise make
-    every measured process recompile the package from source)."""
-    import compileall
-
-    compileall.compile_dir(str(REPO / "transpile"), quiet=1)
 
 
 def main() -> None:

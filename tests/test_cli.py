@@ -9,6 +9,27 @@ import textwrap
 from tests.conftest import REPO, run_cli
 
 
+def pip_install_target(source, target) -> None:
+    """A real `pip install` of a project into a target directory (no network: setuptools is here)."""
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+
+
 def test_output_to_directory_and_check(tmp_path):
     result = run_cli("compile", "samples/etl.yaml", "-o", str(tmp_path) + "/")
     assert result.returncode == 0, result.stderr
@@ -65,23 +86,7 @@ def test_third_party_backend_plugin(tmp_path):
         )
     )
     target = tmp_path / "site"
-    install = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(plugin),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stderr
+    pip_install_target(plugin, target)
     result = run_cli("compile", "samples/etl.yaml", "-t", "count", env={"PYTHONPATH": f"{REPO}:{target}"})
     assert result.returncode == 0, result.stderr
     assert result.stdout == "etl-daily: 13 steps\n"
@@ -112,23 +117,7 @@ def test_schema_command_writes_schemas(tmp_path):
 def test_wheel_ships_schemas_and_templates(tmp_path):
     """`pip install .` (a real wheel build) ships schemas/ and templates/, usable from another directory."""
     target = tmp_path / "site"
-    install = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(REPO),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stderr
+    pip_install_target(REPO, target)
     assert (target / "transpile" / "schemas" / "pipeline.schema.json").is_file()
     assert (target / "transpile" / "templates" / "airflow_dag.py.j2").is_file()
     probe = subprocess.run(
