@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, SAMPLES, run_cli
+from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
 from tests.support.venvs import engine_venv
 from transpile.compiler import compile_pipeline
@@ -179,15 +180,8 @@ def run_both(project: Path, airflow_bin: Path, home: Path, pipeline: str) -> tup
     local = run_cli("run", pipeline, "--store", "local", "--run-id", "local", cwd=project)
     airflow_run, local_run = RunStore(store, runs[0]), RunStore(project / "local", "local")
 
-    def results(run: RunStore) -> dict:
-        return {
-            key: {k: v for k, v in run.result(key).items() if k != "attempt"}
-            for key in run.node_keys()
-            if run.result(key) is not None
-        }
-
     assert (test.returncode == 0) == (local.returncode == 0), (test.stdout[-3000:], local.stderr)
-    return test.returncode, results(airflow_run), results(local_run)
+    return test.returncode, outcomes(airflow_run), outcomes(local_run)
 
 
 def test_local_flavour_runs_the_sample_like_transpile_run(project, airflow_bin, airflow_home):

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, SAMPLES, run_cli
+from tests.support.outcomes import outcomes
 from transpile.runtime.store import RunStore
 
 
@@ -310,11 +311,11 @@ def test_argo_commands_run_locally_match_transpile_run(project, pipeline):
     local = run_cli("run", pipeline, "--store", "local", "--run-id", "wf-1", cwd=project)
     assert succeeded == (local.returncode == 0)
     argo_run, local_run = RunStore(volume, "wf-1"), RunStore(project / "local", "wf-1")
-    argo_results = {k: argo_run.result(k) for k in argo_run.node_keys()}
-    local_results = {k: local_run.result(k) for k in local_run.node_keys()}
-    strip = lambda rs: {k: {f: v for f, v in (r or {}).items() if f != "attempt"} for k, r in rs.items()}  # noqa: E731
-    assert strip(argo_results) == strip(local_results)
-    assert len(argo_results) >= 3
+    argo_results = outcomes(argo_run)
+    assert argo_results == outcomes(local_run)
+    attempted = set(argo_run.node_keys())
+    assert attempted == set(local_run.node_keys())  # failed nodes too, not only results
+    assert len(attempted) >= 3
 
 
 def test_entrypoint_imports_nothing_heavy(project):

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import SAMPLES, run_cli
+from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
 from tests.support.venvs import engine_venv
 from tests.test_airflow import HOSTILE, assert_ruff_clean, hostile_pipeline
@@ -107,14 +108,6 @@ def run_flow(flow_file: Path, prefect_bin: Path, api: dict, project: Path) -> su
     )
 
 
-def results(run: RunStore) -> dict:
-    return {
-        key: {k: v for k, v in run.result(key).items() if k != "attempt"}
-        for key in run.node_keys()
-        if run.result(key) is not None
-    }
-
-
 def run_both(project: Path, pipeline: str, prefect_bin: Path, api: dict) -> tuple[int, dict, dict, RunStore]:
     flow_file = compile_flow(project, pipeline, prefect_bin)
     flow = run_flow(flow_file, prefect_bin, api, project)
@@ -123,7 +116,7 @@ def run_both(project: Path, pipeline: str, prefect_bin: Path, api: dict) -> tupl
     local = run_cli("run", pipeline, "--store", "local", "--run-id", "local", cwd=project)
     assert (flow.returncode == 0) == (local.returncode == 0), (flow.stderr[-3000:], local.stderr)
     prefect_run = RunStore(project / "store", runs[0])
-    return flow.returncode, results(prefect_run), results(RunStore(project / "local", "local")), prefect_run
+    return flow.returncode, outcomes(prefect_run), outcomes(RunStore(project / "local", "local")), prefect_run
 
 
 @pytest.mark.parametrize("sample", ["samples/etl.yaml", "samples/etl.py"])
@@ -167,7 +160,7 @@ def test_no_caching_between_runs(project, prefect_bin, prefect_api):
         assert run_flow(flow_file, prefect_bin, prefect_api, project).returncode == 0
     runs = [RunStore(project / "store", p.name) for p in (project / "store" / "runs").iterdir()]
     assert len(runs) == 2
-    assert results(runs[0]) == results(runs[1]) and len(results(runs[0])) == 14
+    assert outcomes(runs[0]) == outcomes(runs[1]) and len(outcomes(runs[0])) == 14
 
 
 def test_hostile_strings_are_never_code(project, prefect_bin, prefect_api):

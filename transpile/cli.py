@@ -15,18 +15,12 @@ EXIT_ERROR = 2
 EXIT_INTERNAL = 3
 
 
-def _write_output(text: str, target: str, default_name: str) -> Path | None:
-    if target == "-":
-        sys.stdout.write(text)
-        return None
-    path = Path(target)
-    if path.is_dir() or target.endswith(("/", os.sep)):
-        path = path / default_name
+def _write_output(text: str, path: Path) -> None:
+    """Replace `path` with `text` (temp file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
-    return path
 
 
 def _output_path(target: str, default_name: str) -> Path:
@@ -70,7 +64,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         return 0
     main_path = _output_path(args.output, main_name)
     for name, text in files.items():
-        written = _write_output(text, str(main_path if name == main_name else main_path.parent / name), name)
+        written = main_path if name == main_name else main_path.parent / name
+        _write_output(text, written)
         print(f"wrote {written}", file=sys.stderr)
     return 0
 

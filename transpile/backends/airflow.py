@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transpile.backends import kube
-from transpile.backends.base import EmitOptions
+from transpile.backends.base import EmitOptions, pipeline_file
 from transpile.backends.pysource import comment_text, jinja_inert, py, render
-from transpile.compiler import Compiled, relative_source
+from transpile.compiler import Compiled
 from transpile.config import DeployConfig
 from transpile.errors import Diagnostic, TranspileError
 from transpile.ir.graph import ON_FAILURE, Path
 from transpile.ir.models import Settings, Step
-from transpile.ir.names import fit, node_id, short_hash, step_key
+from transpile.ir.names import DottedNames, fit, node_id, short_hash, step_key
 
 TASK_ID_LIMIT = 250
 GROUP_ID_LIMIT = 199  # validate_group_key: "less than 200 characters"
@@ -71,21 +71,11 @@ class _DagBuilder:
         self.lines: list[str] = []
         self.settings: dict[str, list[tuple[str, str]]] = {}
         self.signatures: dict[str, str] = {}
-        self.task_ids: dict[str, str] = {}
+        self.task_id = DottedNames(TASK_ID_LIMIT)  # full task ids, group prefixes included
         self.problems: list[Diagnostic] = []
         self.default_image = self.pipeline.defaults.image or config.image
 
     # -- ids and settings ---------------------------------------------------------------------------
-    def task_id(self, path: Path, suffix: str = "") -> str:
-        """Full task id: the path's keys joined by dots (group prefixes included), at most 250 chars."""
-        parts = ["on_failure" if s == ON_FAILURE else step_key(s) for s in path]
-        full = ".".join(parts) + (f"._{suffix}" if suffix else "")
-        fitted = fit(full, TASK_ID_LIMIT, salt=full)
-        if fitted in self.task_ids and self.task_ids[fitted] != full:
-            fitted = fit(f"{full}-{short_hash(full)}", TASK_ID_LIMIT, salt=full)
-        self.task_ids[fitted] = full
-        return fitted
-
     @staticmethod
     def group_id(path: Path) -> str:
         """TaskGroup id (`^[\\w-]+$`, no dots): the path's keys joined by `_`, which keys never contain."""
@@ -318,7 +308,7 @@ class _DagBuilder:
     def context(self) -> dict[str, Any]:
         config = self.config
         volume = config.volume
-        pipeline_file = config.pipeline_file or relative_source(self.compiled.source_file)
+        source = pipeline_file(self.compiled, config)
         body = self.build()
         if volume.mode == "template":
             self.problems.append(Diagnostic("volume.mode 'template' is Argo-only; use an existing claim for Airflow"))
@@ -326,11 +316,11 @@ class _DagBuilder:
         claim = f"k8s.V1PersistentVolumeClaimVolumeSource(claim_name={py(tmpl(volume.claim))})"
         return {
             "flavour": self.flavour,
-            "source_comment": comment_text(pipeline_file),
+            "source_comment": comment_text(source),
             "pipeline_name_comment": self.pipeline.name,
             "hash": self.compiled.hash,
             "hash_literal": py(self.compiled.hash),
-            "pipeline_file": py(pipeline_file),
+            "pipeline_file": py(source),
             "store": py(self.store()),
             "command": py(list(config.command)),
             "run_env": py(self.run_env()),

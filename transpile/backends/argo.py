@@ -17,9 +17,9 @@ from typing import Any
 from transpile.backends import argo_models as m
 from transpile.backends import kube
 from transpile.backends.argo_models import to_data
-from transpile.backends.base import EmitOptions
+from transpile.backends.base import EmitOptions, pipeline_file
 from transpile.backends.yaml_writer import dump_all
-from transpile.compiler import Compiled, relative_source
+from transpile.compiler import Compiled
 from transpile.config import DeployConfig
 from transpile.errors import Diagnostic, TranspileError
 from transpile.ir.graph import ON_FAILURE, Path, toposort
@@ -495,11 +495,6 @@ class _SpecBuilder:
         volume = self.config.volume
         metadata = m.ObjectMeta(name=volume.claim, namespace=self.config.namespace, labels=self.labels())
         return m.PersistentVolumeClaim(metadata=metadata, spec=self.claim_spec())
-
-
-def pipeline_file(compiled: Compiled, config: DeployConfig) -> str:
-    """The pipeline file as pods load it: the deploy config's `pipeline_file`, else the path compiled."""
-    return config.pipeline_file or relative_source(compiled.source_file)
 
 
 def header(compiled: Compiled, config: DeployConfig) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from transpile.compiler import Compiled
+from transpile.compiler import Compiled, relative_source
 from transpile.config import DeployConfig
 
 
@@ -27,3 +27,8 @@ class Backend(Protocol):
         """The generated file's text, or several files as {file name: text} (the first is the main one);
         raise TranspileError for problems in the user's input."""
         ...
+
+
+def pipeline_file(compiled: Compiled, config: DeployConfig) -> str:
+    """The pipeline file as pods load it: the deploy config's `pipeline_file`, else the path compiled."""
+    return config.pipeline_file or relative_source(compiled.source_file)

@@ -45,3 +45,21 @@ def step_key(name: str) -> str:
 def node_id(path: tuple[str, ...]) -> str:
     """The id of a step path used on command lines and in the run store: `clean/load`, `on_failure/alert`."""
     return "/".join("on_failure" if segment == "@on_failure" else step_key(segment) for segment in path)
+
+
+class DottedNames:
+    """Task names from step paths, keys joined by dots (`clean.load`, `clean._items` for a composite's own
+    node), at most `limit` characters; names that meet after cutting get a hash of the full path."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.owners: dict[str, str] = {}
+
+    def __call__(self, path: tuple[str, ...], suffix: str = "") -> str:
+        full = ".".join("on_failure" if s == "@on_failure" else step_key(s) for s in path)
+        full += f"._{suffix}" if suffix else ""
+        name = fit(full, self.limit, salt=full)
+        if self.owners.get(name, full) != full:
+            name = fit(f"{full}-{short_hash(full)}", self.limit, salt=full)
+        self.owners[name] = full
+        return name

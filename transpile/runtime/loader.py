@@ -41,8 +41,8 @@ def _cache_path(store: Path, file_bytes: bytes) -> Path:
     return store / "cache" / "pipelines" / f"{digest}.json"
 
 
-def _finish(digest: str, pipeline: Any) -> Loaded:
-    index = Index.build(pipeline)
+def _finish(digest: str, pipeline: Any, index: Index | None = None) -> Loaded:
+    index = index or Index.build(pipeline)
     nodes = {node_id(located.path): located.path for located in walk(pipeline)}
     return Loaded(digest, pipeline, index, nodes)
 
@@ -69,9 +69,7 @@ def load_pipeline(reference: str, store: Path | None) -> Loaded:
         # A read-only or full store only costs the next node a recompile.
         with contextlib.suppress(OSError):
             write_once(cache, dumps({"hash": compiled.hash, "pipeline": dump}))
-    loaded = _finish(compiled.hash, compiled.pipeline)
-    loaded.index = compiled.index
-    return loaded
+    return _finish(compiled.hash, compiled.pipeline, compiled.index)
 
 
 def canonical_json(value: Any) -> str:
