@@ -65,9 +65,8 @@ def test_third_party_backend_plugin(tmp_path):
                 name = "count"
                 suffix = ".txt"
 
-                def emit(self, compiled, config, options):
-                    steps = sum(1 for _ in compiled.index.steps)
-                    return f"{compiled.pipeline.name}: {steps} steps\\n"
+                def emit(self, plan, options):
+                    return f"{plan.name}: {len(plan.nodes)} nodes\\n"
             """
         )
     )
@@ -89,7 +88,7 @@ def test_third_party_backend_plugin(tmp_path):
     pip_install_target(plugin, target)
     result = run_cli("compile", "samples/etl.yaml", "-t", "count", env={"PYTHONPATH": f"{REPO}:{target}"})
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "etl-daily: 13 steps\n"
+    assert result.stdout == "etl-daily: 12 nodes\n"
     typo = run_cli("compile", "samples/etl.yaml", "-t", "cont", env={"PYTHONPATH": f"{REPO}:{target}"})
     assert typo.returncode == 2 and "did you mean 'count'?" in typo.stderr
 

@@ -40,13 +40,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from transpile.backends.registry import get_backend
     from transpile.compiler import compile_pipeline
     from transpile.config import load_config
+    from transpile.emit import emit_files
 
-    backend = get_backend(args.target)
+    get_backend(args.target)  # an unknown target is refused before anything is read
     config = load_config(args.config)
     compiled = compile_pipeline(args.pipeline)
     options = EmitOptions(with_claim=args.with_claim, flavour=args.flavour)
-    emitted = backend.emit(compiled, config, options)
-    files = emitted if isinstance(emitted, dict) else {f"{compiled.pipeline.name}{backend.suffix}": emitted}
+    files = emit_files(compiled, config, args.target, options)
     main_name = next(iter(files))
     if args.check:
         if args.output == "-":

@@ -348,6 +348,7 @@ class _DagBuilder:
 class AirflowBackend:
     """`transpile compile -t airflow [--flavour kubernetes|local]`: one Airflow 3 DAG file."""
 
+    reads_plan = False  # transitional: emits from (compiled, config) until moved onto the plan
     name = "airflow"
     suffix = ".py"
 

@@ -508,6 +508,7 @@ def header(compiled: Compiled, config: DeployConfig) -> str:
 class ArgoBackend:
     """`transpile compile -t argo`: a WorkflowTemplate, plus the volume claim when asked."""
 
+    reads_plan = False  # transitional: emits from (compiled, config) until moved onto the plan
     name = "argo"
     suffix = ".yaml"
 

@@ -286,6 +286,7 @@ def base_job_template() -> str:
 class PrefectBackend:
     """`transpile compile -t prefect [--flavour pod|job]`: a flow file, prefect.yaml, a base job template."""
 
+    reads_plan = False  # transitional: emits from (compiled, config) until moved onto the plan
     name = "prefect"
     suffix = ".py"
 

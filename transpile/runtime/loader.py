@@ -1,76 +1,82 @@
-"""Load the pipeline a node belongs to: recompile the file in the image, or take it from the store's cache.
+"""Load the plan a node belongs to: from the store's cache, or by compiling the pipeline file in the image.
 
-The cache key is the file's bytes plus transpile's version, so a hit means these exact bytes were compiled
-by this exact compiler: its hash is the hash a recompile would give. YAML pipelines only; a Python
-pipeline may import other files, so it is always recompiled.
+The cache holds the serialized execution plan (lowered without a deploy config: a pod needs no image
+or volume settings), keyed by the file's bytes plus transpile's version and the plan version, so a hit
+means these exact bytes were lowered by this exact compiler. A cached plan of another `plan_version`
+(written by another transpile) is not read: the file is compiled again. YAML pipelines only; a Python
+pipeline may import other files, so it is always compiled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from transpile import __version__
-from transpile.ir.graph import walk
-from transpile.ir.names import node_id
 from transpile.ir.scope import Index
-from transpile.runtime.store import dumps, read_json, write_once
-
-CACHE_FORMAT = "1"
+from transpile.plan.codec import PlanVersionError, from_json, to_json
+from transpile.plan.model import PLAN_VERSION, Plan, Step
+from transpile.runtime.store import write_once
 
 
 @dataclass
 class Loaded:
-    """A compiled pipeline as the runtime needs it."""
+    """A plan as the runtime needs it: the plan, its scope index and its steps by node id."""
 
-    hash: str
-    pipeline: Any
+    plan: Plan
     index: Index
-    nodes: dict[str, tuple[str, ...]]  # node id -> step path
+    steps: dict[str, tuple[str, ...]]  # node or step id -> step path
+
+    @property
+    def hash(self) -> str:
+        return self.plan.hash
 
     def step_path(self, node: str) -> tuple[str, ...] | None:
-        return self.nodes.get(node)
+        return self.steps.get(node)
+
+    def step(self, path: tuple[str, ...]) -> Step:
+        return self.index.steps[path].step
 
 
-def _cache_path(store: Path, file_bytes: bytes) -> Path:
-    digest = hashlib.sha256(f"transpile-ir:{CACHE_FORMAT}:{__version__}\0".encode() + file_bytes).hexdigest()
-    return store / "cache" / "pipelines" / f"{digest}.json"
+def cache_path(store: Path, file_bytes: bytes) -> Path:
+    """Where the plan of a pipeline file with these bytes is cached in a store."""
+    salt = f"transpile-plan:{PLAN_VERSION}:{__version__}\0".encode()
+    return store / "cache" / "pipelines" / f"{hashlib.sha256(salt + file_bytes).hexdigest()}.json"
 
 
-def _finish(digest: str, pipeline: Any, index: Index | None = None) -> Loaded:
-    index = index or Index.build(pipeline)
-    nodes = {node_id(located.path): located.path for located in walk(pipeline)}
-    return Loaded(digest, pipeline, index, nodes)
+def from_plan(plan: Plan) -> Loaded:
+    index = Index.build(plan)
+    return Loaded(plan, index, {located.step.id: path for path, located in index.steps.items()})
+
+
+def _read_cached(cache: Path) -> Plan | None:
+    try:
+        return from_json(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError, PlanVersionError, TypeError, KeyError):
+        return None  # unreadable or another plan version: compile again
 
 
 def load_pipeline(reference: str, store: Path | None) -> Loaded:
-    """The compiled pipeline of `reference`; raises TranspileError when the file does not compile."""
+    """The plan of `reference`; raises TranspileError when the file does not compile."""
     is_python = reference.endswith(".py") or ".py:" in reference
     cache = None
     if store is not None and not is_python:
         try:
-            cache = _cache_path(store, Path(reference).read_bytes())
+            cache = cache_path(store, Path(reference).read_bytes())
         except OSError:
             cache = None
         if cache is not None and cache.is_file():
-            from transpile.ir.plain import PlainPipeline
-
-            data = read_json(cache)
-            return _finish(data["hash"], PlainPipeline(data["pipeline"]))
+            plan = _read_cached(cache)
+            if plan is not None:
+                return from_plan(plan)
     from transpile.compiler import compile_pipeline
+    from transpile.plan.lower import lower
 
-    compiled = compile_pipeline(reference)
+    plan = lower(compile_pipeline(reference))
     if cache is not None:
-        dump = compiled.pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
         # A read-only or full store only costs the next node a recompile.
         with contextlib.suppress(OSError):
-            write_once(cache, dumps({"hash": compiled.hash, "pipeline": dump}))
-    return _finish(compiled.hash, compiled.pipeline, compiled.index)
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            write_once(cache, to_json(plan))
+    return from_plan(plan)

@@ -122,7 +122,7 @@ class LocalRunner:
         self.pipeline_ref = pipeline
         self.store = store
         self.loaded: Loaded = load_pipeline(pipeline, store)
-        self.pipeline = self.loaded.pipeline
+        self.pipeline = self.loaded.plan  # the plan: name, parameters, steps, on_failure
         self.index = self.loaded.index
         self.parallelism = max(1, parallelism)
         self.run_id = run_id or f"{self.pipeline.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"

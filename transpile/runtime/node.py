@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from transpile.ir.names import node_id, step_key
+from transpile.plan.params import ParameterError, encode
 from transpile.runtime.capture import capture
-from transpile.runtime.loader import Loaded, canonical_json, load_pipeline
+from transpile.runtime.loader import Loaded, load_pipeline
 from transpile.runtime.store import RunStore, now
 from transpile.runtime.values import NotAvailable, ValueReader, parse_parameters
 
@@ -68,6 +69,10 @@ class NodeOutcome:
     error: str | None = None
     control: Any = None
     exit_code: int = EXIT_OK
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _import_callable(reference: str) -> Any:
@@ -193,7 +198,10 @@ class _Execution:
         self.step = loaded.index.steps[path].step
         self.display = "/".join("on_failure" if s == "@on_failure" else s for s in path)
         self.run = RunStore(request.store, request.run_id)
-        self.parameters = parse_parameters(loaded.pipeline.parameters, request.parameters)
+        try:
+            self.parameters = parse_parameters(loaded.plan.parameters, request.parameters)
+        except ParameterError as exc:
+            raise NodeError(str(exc)) from None
         self.reader = ValueReader(loaded.index, self.run, self.parameters)
         maps = loaded.index.enclosing_maps(path)
         if len(request.indices) != len(maps):
@@ -206,7 +214,7 @@ class _Execution:
         self.run.create_run(
             {
                 "run_id": self.request.run_id,
-                "pipeline": self.loaded.pipeline.name,
+                "pipeline": self.loaded.plan.name,
                 "pipeline_file": self.request.pipeline,
                 "hash": self.loaded.hash,
                 "parameters": self.parameters,
@@ -275,7 +283,7 @@ class _Execution:
             record["count"] = len(items)
             return {"returns": {}, "count": len(items)}, len(items)
         value = self.reader.value(step.switch.on, self.path, self.request.indices)
-        text = value if isinstance(value, str) else canonical_json(value)
+        text = encode(value)
         for case in step.switch.cases:
             if case == text:
                 record["case"] = case
@@ -291,9 +299,9 @@ class _Execution:
         (`["2.0", "2.1"]`), ready for Airflow's and Prefect's fan-out. For a switch, all get the case's key.
         """
         if isinstance(value, int):  # a map's item count
-            local = canonical_json(list(range(value)))
+            local = _json(list(range(value)))
             prefix = ".".join(str(i) for i in self.request.indices)
-            full = canonical_json([f"{prefix}.{i}" if prefix else str(i) for i in range(value)])
+            full = _json([f"{prefix}.{i}" if prefix else str(i) for i in range(value)])
         else:
             local = full = value
         if self.request.control_out is not None:
@@ -301,7 +309,7 @@ class _Execution:
             self.request.control_out.write_text(local, encoding="utf-8")
         if self.request.xcom_out is not None:
             self.request.xcom_out.parent.mkdir(parents=True, exist_ok=True)
-            xcom = full if isinstance(value, int) else canonical_json(value)
+            xcom = full if isinstance(value, int) else _json(value)
             self.request.xcom_out.write_text(xcom, encoding="utf-8")
         if self.request.print_control:
             print(full, flush=True)

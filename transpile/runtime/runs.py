@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _declared(pipeline: str, store: Path) -> dict:
     from transpile.runtime.loader import load_pipeline
 
-    return load_pipeline(pipeline, store).pipeline.parameters
+    return load_pipeline(pipeline, store).plan.parameters
 
 
 def _as_text(value) -> str:

@@ -6,12 +6,12 @@ A return produced inside maps the reader is not in is collected over every item,
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from transpile.ir.graph import Path
 from transpile.ir.names import node_id
 from transpile.ir.scope import Index, Source
+from transpile.plan.params import decode_all
 from transpile.runtime.store import RunStore, node_key
 
 
@@ -28,21 +28,9 @@ MISSING = _Missing()
 
 
 def parse_parameters(declared: dict[str, Any], given: dict[str, str]) -> dict[str, Any]:
-    """Parameter values for a run: `given` strings (from `-p name=value`) override the declared values.
-
-    A parameter declared as a string takes the given text as it is; any other is parsed as JSON (and kept
-    as text if it is not JSON).
-    """
-    values = dict(declared)
-    for name, text in given.items():
-        if isinstance(declared.get(name), str):
-            values[name] = text
-            continue
-        try:
-            values[name] = json.loads(text)
-        except ValueError:
-            values[name] = text
-    return values
+    """Parameter values for a run: `given` texts (from `-p name=value`) override the declared values,
+    decoded by the one parameter decoder (`transpile.plan.params`)."""
+    return decode_all(declared, given)
 
 
 def _merge(a: Any, b: Any) -> Any:

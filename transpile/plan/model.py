@@ -1,0 +1,245 @@
+"""The execution plan: what every backend emits from and what every pod runs, as plain frozen data.
+
+A plan is the resolved pipeline lowered once: its step tree (with each task's fully resolved settings:
+defaults folded in, the deploy config's image fallback applied), the nodes a pod runs (task, fan-out,
+select) with their scope, enclosing maps and upstream nodes, the deploy settings, labels and names.
+It imports neither pydantic nor YAML, and `transpile.plan.codec` turns it into JSON and back exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PLAN_VERSION = 1
+
+TASK_KINDS = ("python", "shell", "stub")
+ROLES = ("task", "fan_out", "select")
+MANAGED_BY = "app.kubernetes.io/managed-by"
+PIPELINE_LABEL = "transpile.io/pipeline"
+
+
+@dataclass(frozen=True)
+class Retries:
+    """Retries after the first attempt, the first delay, its growth factor and its cap (seconds)."""
+
+    limit: int
+    backoff: int = 0
+    factor: int = 1
+    max_backoff: int | None = None
+
+    def delays(self) -> list[int]:
+        """The delay before each retry: backoff * factor^n, capped by max_backoff."""
+        out = []
+        for n in range(self.limit):
+            delay = self.backoff * (self.factor**n)
+            out.append(min(delay, self.max_backoff) if self.max_backoff else delay)
+        return out
+
+
+@dataclass(frozen=True)
+class Resources:
+    """CPU and memory as Kubernetes quantities, and a GPU count."""
+
+    cpu: str | int | float | None = None
+    memory: str | None = None
+    gpu: int | None = None
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A key of a secret exposed to the step as the environment variable `env`."""
+
+    secret: str
+    key: str
+    env: str
+
+
+@dataclass(frozen=True)
+class Toleration:
+    """A Kubernetes toleration (unset fields are None)."""
+
+    key: str | None = None
+    operator: str | None = None
+    value: str | None = None
+    effect: str | None = None
+    toleration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A task's resolved settings (and, with only `image`, a control node's)."""
+
+    image: str | None = None
+    retries: Retries | None = None
+    timeout: int | None = None
+    resources: Resources | None = None
+    env: dict[str, str] | None = None
+    secrets: tuple[SecretRef, ...] | None = None
+    node_selector: dict[str, str] | None = None
+    tolerations: tuple[Toleration, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Globs copied from the run's catalog before a step, and into it after."""
+
+    get: tuple[str, ...] = ()
+    put: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Block:
+    """A sub-pipeline: step name -> step, in declaration order."""
+
+    steps: dict[str, Step]
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    """A runtime fan-out over the list `over`; the body sees each item as `as_`."""
+
+    over: str
+    as_: str
+    steps: dict[str, Step]
+
+
+@dataclass(frozen=True)
+class SwitchSpec:
+    """Exactly one case runs, chosen by the value of `on` (case name -> block)."""
+
+    on: str
+    cases: dict[str, Block]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the tree at `path`, with its engine-safe names: `id` is the node id (`clean/load`), `key`
+    the Kubernetes-safe form of its name. Field names match the IR, so scope and graph helpers read either."""
+
+    path: tuple[str, ...]
+    id: str
+    key: str
+    kind: str
+    needs: tuple[str, ...] = ()
+    returns: tuple[str, ...] = ()
+    python: str | None = None
+    shell: str | None = None
+    stub: bool | None = None
+    catalog: Catalog | None = None
+    settings: Settings | None = None
+    map: MapSpec | None = None
+    parallel: dict[str, Block] | None = None
+    switch: SwitchSpec | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path[-1]
+
+    @property
+    def is_task(self) -> bool:
+        return self.kind in TASK_KINDS
+
+    def blocks(self) -> list[tuple[str, dict[str, Step]]]:
+        """Child blocks as (segment, steps); the segment is '' for a map body."""
+        if self.map is not None:
+            return [("", self.map.steps)]
+        if self.parallel is not None:
+            return [(name, block.steps) for name, block in self.parallel.items()]
+        if self.switch is not None:
+            return [(name, block.steps) for name, block in self.switch.cases.items()]
+        return []
+
+    # The settings, read like the IR's fields (tasks only; None elsewhere).
+    @property
+    def image(self) -> str | None:
+        return self.settings.image if self.settings else None
+
+    @property
+    def retries(self) -> Retries | None:
+        return self.settings.retries if self.settings else None
+
+    @property
+    def timeout(self) -> int | None:
+        return self.settings.timeout if self.settings else None
+
+    @property
+    def env(self) -> dict[str, str] | None:
+        return self.settings.env if self.settings else None
+
+
+@dataclass(frozen=True)
+class Node:
+    """A unit a pod runs: a task step, or the control node of a map (`fan_out`) or switch (`select`).
+
+    `path` is the step's path, `block` the path of the block holding it (its scope), `maps` the ids of
+    the enclosing maps (outermost first: an instance needs one index per map), `after` the ids of the
+    sibling steps it needs (composites included: their whole subtree must be done).
+    """
+
+    id: str
+    role: str
+    path: tuple[str, ...]
+    block: tuple[str, ...]
+    maps: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A cron (five fields, `@daily`, `@every 1h`), its time zone and concurrency policy."""
+
+    cron: str
+    timezone: str | None = None
+    concurrency_policy: str | None = None
+
+
+@dataclass(frozen=True)
+class Volume:
+    """The shared volume that holds the run store (a PVC on Kubernetes, a shared directory on SLURM)."""
+
+    claim: str = "transpile-store"
+    mount_path: str = "/mnt/transpile"
+    mode: str = "existing"
+    size: str = "10Gi"
+    storage_class: str | None = None
+    access_mode: str = "ReadWriteMany"
+    emit_claim: bool = False
+    mount_path_set: bool = False  # whether the deploy config named the mount path
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Where and how the plan runs: the deploy config, resolved (`pipeline_file` is where pods load it)."""
+
+    pipeline_file: str
+    command: tuple[str, ...] = ("transpile",)
+    working_dir: str | None = None
+    namespace: str | None = None
+    service_account: str | None = None
+    volume: Volume = field(default_factory=Volume)
+    parallelism: int | None = None
+    ttl: int | None = None
+    slurm: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The execution plan of one pipeline under one deploy config."""
+
+    plan_version: int
+    name: str
+    hash: str
+    deploy: Deploy
+    steps: dict[str, Step]
+    nodes: dict[str, Node]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    on_failure: Block | None = None
+    schedule: Schedule | None = None
+    control: Settings = field(default_factory=Settings)  # settings of fan-out and select nodes
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def short_hash(self) -> str:
+        return self.hash[:12]
