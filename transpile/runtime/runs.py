@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 DEFAULT_STORE = ".transpile/store"
 
@@ -48,22 +49,43 @@ def _parameters(items: list[str]) -> dict[str, str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    run_id, code = start_run(
+        args.pipeline,
+        _parameters(args.param),
+        store=_store(args),
+        parallelism=args.parallelism,
+        run_id=args.run_id,
+        resume=args.resume,
+    )
+    return code
+
+
+def start_run(
+    pipeline: str,
+    parameters: dict[str, str],
+    *,
+    store: Path,
+    parallelism: int,
+    run_id: str | None = None,
+    resume: str | None = None,
+    out: TextIO = sys.stderr,
+) -> tuple[str, int]:
+    """Run (or resume) a pipeline locally to its end: (run id, exit code 0/1). Raises TranspileError for bad
+    input. The one entry point of `transpile run` and of the Python API's `transpile.run`."""
     from transpile.errors import Diagnostic, TranspileError
     from transpile.runtime.local import LocalRunner
     from transpile.runtime.store import RunStore
 
-    store = _store(args)
-    parameters = _parameters(args.param)
-    if args.resume:
-        previous = RunStore(store, args.resume).run_record()
+    if resume:
+        previous = RunStore(store, resume).run_record()
         if previous is None:
-            raise TranspileError([Diagnostic(f"no run '{args.resume}' in {store}")])
-        runner = LocalRunner(args.pipeline, store, {}, args.parallelism, run_id=args.resume, resume=True)
+            raise TranspileError([Diagnostic(f"no run '{resume}' in {store}")])
+        runner = LocalRunner(pipeline, store, {}, parallelism, run_id=resume, resume=True, out=out)
         if runner.loaded.hash != previous["hash"]:
             raise TranspileError(
                 [
                     Diagnostic(
-                        f"cannot resume {args.resume}: {args.pipeline} changed since that run "
+                        f"cannot resume {resume}: {pipeline} changed since that run "
                         f"(hash {runner.loaded.hash[:12]}, the run used {previous['hash'][:12]})",
                         hint="start a new run instead",
                     )
@@ -77,11 +99,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner.values = parse_parameters(runner.pipeline.parameters, runner.raw_parameters)
         runner.reader.parameters = runner.values
     else:
-        unknown = [name for name in parameters if name not in _declared(args.pipeline, store)]
+        unknown = [name for name in parameters if name not in _declared(pipeline, store)]
         if unknown:
             raise TranspileError([Diagnostic(f"unknown parameter(s): {', '.join(unknown)}")])
-        runner = LocalRunner(args.pipeline, store, parameters, args.parallelism, run_id=args.run_id)
-    return runner.run()
+        runner = LocalRunner(pipeline, store, parameters, parallelism, run_id=run_id, out=out)
+    return runner.run_id, runner.run()
 
 
 def _declared(pipeline: str, store: Path) -> dict:
