@@ -80,7 +80,7 @@ def _config(config: str | os.PathLike[str] | Mapping[str, Any] | DeployConfig | 
     from transpile.config import DeployConfig, load_config
 
     if config is None or isinstance(config, DeployConfig):
-        return config or DeployConfig()
+        return config or DeployConfig.model_validate({})
     if isinstance(config, Mapping):
         from transpile.frontends.validation import validate_model
         from transpile.ir.source import SourceMap

@@ -19,7 +19,7 @@ import math
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -100,7 +100,7 @@ def _plain(value: Any, where: str, record: _Record, step: str | None = None) -> 
     return repr(value)
 
 
-def _names(value: str | Iterable[Any] | None) -> list[Any]:
+def _names(value: Any) -> list[Any]:
     """A list of names; a single string is one name (not its characters)."""
     if value is None:
         return []
@@ -129,8 +129,8 @@ def _python_ref(target: str | Callable[..., Any], record: _Record, step: str) ->
     """`module:qualname` of a step function; a function a pod cannot import is a located problem."""
     if isinstance(target, str):
         return target
-    module = getattr(target, "__module__", None) or "?"
-    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target))
+    module = str(getattr(target, "__module__", None) or "?")
+    qualname = str(getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target)))
     reference = f"{module}:{qualname}"
     if module.startswith(_MODULE_PREFIX):
         record.problem(
@@ -209,7 +209,7 @@ class Steps:
         `returns` names the return value (one name) or the items of the returned tuple (several).
         """
         body: dict[str, Any] = {"python": _python_ref(target, self._record, name)}
-        settings = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
+        settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
         return self._task(name, body, needs, returns, settings)
 
@@ -232,7 +232,7 @@ class Steps:
     ) -> StepRef:
         """A step running `command` with bash; values arrive as environment variables, and each name in
         `returns` is read from the file `$TRANSPILE_RETURNS/<name>`."""
-        settings = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
+        settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
         return self._task(name, {"shell": command}, needs, returns, settings)
 
@@ -363,11 +363,11 @@ class Flow(Steps):
     duplicates = problems  # the name the compiler calls
 
     def reference(self) -> str:
-        """How a pod loads this Flow: `file.py:attribute` when the defining module holds it, else the file."""
-        for attribute, value in (self._module_globals or {}).items():
-            if value is self and not attribute.startswith("_"):
-                return f"{self.file}:{attribute}" if attribute else self.file
-        return self.file
+        """How a pod loads this Flow: its file, or `file.py:attribute` when that file defines several Flows."""
+        module = self._module_globals or {}
+        flows = [name for name, value in module.items() if isinstance(value, Flow) and not name.startswith("_")]
+        mine = [name for name in flows if module[name] is self]
+        return f"{self.file}:{mine[0]}" if mine and len(flows) > 1 else self.file
 
     def run(
         self,
