@@ -15,7 +15,7 @@ A single string where a list of names is expected (`returns`, `needs`, `catalog`
 from __future__ import annotations
 
 import importlib.util
-import math
+import os
 import re
 import sys
 import traceback
@@ -25,6 +25,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from transpile.errors import Diagnostic, Span, TranspileError, did_you_mean
+from transpile.frontends.plain import Problem, plain_json
 from transpile.ir.source import DocPath, SourceMap
 
 if TYPE_CHECKING:
@@ -68,36 +69,13 @@ class _Record:
         self.problems.append(Diagnostic(message, _caller_span(), step=step, hint=hint))
 
 
-def _kind(value: Any) -> str:
-    names = {set: "a set", frozenset: "a frozenset", bytes: "bytes", complex: "a complex number"}
-    return names.get(type(value), f"a {type(value).__name__}")
-
-
 def _plain(value: Any, where: str, record: _Record, step: str | None = None) -> Any:
-    """`value` as plain JSON data (mappings -> dict, tuples -> list); anything else is a located problem."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            record.problem(f"{where}: {value!r} is not a JSON value", step, "use a finite number, a string or None")
-        return value
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                record.problem(f"{where}: the key {key!r} is not a string; JSON keys are strings", step)
-                continue
-            out[key] = _plain(item, f"{where}.{key}", record, step)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_plain(item, f"{where}[{i}]", record, step) for i, item in enumerate(value)]
-    hint = "use strings, numbers, booleans, None, lists and dicts"
-    if hasattr(value, "isoformat"):
-        hint = f"write it as a string, e.g. {value.isoformat()!r}"
-    elif isinstance(value, (set, frozenset)):
-        hint = "use a list (sorted, so the pipeline's hash stays the same)"
-    record.problem(f"{where}: {_kind(value)} is not a JSON value", step, hint)
-    return repr(value)
+    """`value` as plain JSON data; what is not JSON is a problem located at the caller's line."""
+    problems: list[Problem] = []
+    data = plain_json(value, where, problems)
+    for message, hint in problems:
+        record.problem(message, step, hint)
+    return data
 
 
 def _names(value: Any) -> list[Any]:
@@ -132,7 +110,13 @@ def _python_ref(target: str | Callable[..., Any], record: _Record, step: str) ->
     module = str(getattr(target, "__module__", None) or "?")
     qualname = str(getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target)))
     reference = f"{module}:{qualname}"
-    if module.startswith(_MODULE_PREFIX):
+    if "<locals>" in qualname or "<lambda>" in qualname:
+        record.problem(
+            f"'{qualname}' is a nested function or a lambda, which pods cannot import",
+            step,
+            "define the function at the top level of an importable module",
+        )
+    elif module.startswith(_MODULE_PREFIX):
         record.problem(
             f"function '{qualname}' is defined in the pipeline file itself; pods import step functions by module "
             "and cannot import the pipeline file as one",
@@ -144,12 +128,6 @@ def _python_ref(target: str | Callable[..., Any], record: _Record, step: str) ->
             f"function '{qualname}' is defined in the script being run (__main__), which pods cannot import",
             step,
             "move the function into an importable module and import it from there",
-        )
-    elif "<locals>" in qualname or "<lambda>" in qualname:
-        record.problem(
-            f"'{qualname}' is a nested function or a lambda, which pods cannot import",
-            step,
-            "define the function at the top level of an importable module",
         )
     return reference
 
@@ -184,7 +162,7 @@ class Steps:
                 continue
             if key == "catalog" and isinstance(value, Mapping):
                 value = {k: _names(v) if isinstance(v, str) else v for k, v in value.items()}
-            body[key] = _plain(value, f"{name}.{key}", self._record, name)
+            body[key] = _plain(value, key, self._record, name)
         return StepRef(name, self._add(name, body, needs))
 
     def python(
@@ -396,6 +374,14 @@ class Flow(Steps):
 _UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
+def _suggest(word: str, choices: Sequence[str]) -> str | None:
+    """A did-you-mean hint, preferring the longest shared prefix (`retry` -> `retries`, not `returns`)."""
+    prefix = max(choices, key=lambda c: len(os.path.commonprefix([c, word])))
+    if len(os.path.commonprefix([prefix, word])) >= 3:
+        return f"did you mean '{prefix}'?"
+    return did_you_mean(word, choices)
+
+
 def _user_error(exc: BaseException, file: str) -> Diagnostic:
     """An exception raised by the user's pipeline module, located at its deepest frame in that file."""
     span = Span(file)
@@ -411,7 +397,7 @@ def _user_error(exc: BaseException, file: str) -> Diagnostic:
     hint = None
     unexpected = _UNEXPECTED.search(str(exc)) if isinstance(exc, TypeError) else None
     if unexpected:
-        hint = did_you_mean(unexpected.group(1), SETTINGS + ("needs", "returns", "description", "parameters"))
+        hint = _suggest(unexpected.group(1), SETTINGS + ("needs", "returns", "description", "parameters", "schedule"))
     return Diagnostic(f"importing the pipeline module failed: {type(exc).__name__}: {exc}", span, hint=hint)
 
 
