@@ -345,7 +345,8 @@ def test_import_transpile_is_light():
 def test_the_api_is_typed():
     pytest.importorskip("mypy", reason="mypy is in the test extras (pip install -e '.[test]')")
     assert (REPO / "transpile" / "py.typed").is_file()
-    files = ["transpile/api.py", "transpile/results.py", "transpile/__init__.py", "transpile/frontends/python.py"]
+    files = ["transpile/api.py", "transpile/api_child.py", "transpile/results.py", "transpile/__init__.py"]
+    files += ["transpile/frontends/python.py", "transpile/frontends/plain.py"]
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental", *files],
         cwd=REPO,
