@@ -48,3 +48,28 @@ def test_writer_round_trips_random_strings(seed):
 def test_writer_output_is_block_style_with_literal_scripts():
     out = dump_all([{"a": {"b": [{"name": "x", "script": "echo 1\necho 2\n"}]}}], "# h\n")
     assert out == "# h\na:\n  b:\n    - name: x\n      script: |\n        echo 1\n        echo 2\n"
+
+
+def test_explicit_tags_are_honoured():
+    text = (
+        "a: !!str 007\nb: !!int '12'\nc: !!float 1\nd: !!bool 'true'\ne: !!null ''\nf: !!str yes\n"
+        "g: !!float .inf\n!!str 10: ten\nh: !!seq [1]\ni: !!map {j: 1}\n"
+    )
+    data, _ = load_yaml_document(text, "t.yaml")
+    assert data == {
+        "a": "007", "b": 12, "c": 1.0, "d": True, "e": None, "f": "yes", "g": float("inf"), "10": "ten",
+        "h": [1], "i": {"j": 1},
+    }  # fmt: skip
+    assert isinstance(data["c"], float)
+
+
+def test_unknown_tags_and_bad_tagged_values_are_located():
+    from transpile.errors import TranspileError
+
+    with pytest.raises(TranspileError) as caught:
+        load_yaml_document("a: !!timestamp 2026-01-01\nb:\n  c: !!int 1.5\n", "t.yaml")
+    found = [(d.message, d.span.line, d.span.col) for d in caught.value.diagnostics]
+    assert found == [
+        ("unsupported YAML tag '!!timestamp'", 1, 4),
+        ("'1.5' is not a valid !!int value", 3, 6),
+    ]
