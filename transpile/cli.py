@@ -75,8 +75,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     main_name = next(iter(files))
     if args.check:
         if args.output == "-":
-            print("--check needs -o naming the committed file or its directory", file=sys.stderr)
-            return EXIT_ERROR
+            from transpile.errors import Diagnostic, TranspileError
+
+            raise TranspileError([Diagnostic("--check needs -o naming the committed file or its directory")])
         main_path = _output_path(args.output, main_name)
         paths = {name: main_path if name == main_name else main_path.parent / name for name in files}
         return max(_check(files[name], path) for name, path in paths.items())

@@ -56,9 +56,12 @@ class Analysis:
         return not any(step == t or step.startswith(t + "/") for t in self.tainted_steps)
 
 
-def load_data(reference: str, problems: list[Diagnostic] | None = None) -> tuple[Any, SourceMap]:
+def load_data(
+    reference: str, problems: list[Diagnostic] | None = None, tainted: list | None = None
+) -> tuple[Any, SourceMap]:
     """Read a YAML pipeline (`-`: standard input), or run a Python one (`file.py[:attribute]`), into
-    (data, SourceMap). With `problems`, reading problems that do not stop it are added there."""
+    (data, SourceMap). With `problems`, reading problems that do not stop it are added there (and the
+    document paths they are at to `tainted`)."""
     if reference.endswith(".py") or ".py:" in reference:
         from transpile.frontends.python import load_flow
 
@@ -76,6 +79,8 @@ def load_data(reference: str, problems: list[Diagnostic] | None = None) -> tuple
         raise TranspileError(found)
     if problems is not None:
         problems += found
+    if tainted is not None:
+        tainted += notes.tainted
     return data, source
 
 
@@ -103,14 +108,16 @@ def _compiled_spec(data: Any) -> str | None:
     return None
 
 
-def analyse_data(data: Any, source: SourceMap, source_file: str) -> Analysis:
-    """Validate plain pipeline data and run the passes, collecting every problem of both stages."""
+def analyse_data(data: Any, source: SourceMap, source_file: str, tainted: tuple = ()) -> Analysis:
+    """Validate plain pipeline data and run the passes, collecting every problem of both stages
+    (`tainted`: document paths where reading found problems, whose follow-on reports are left out)."""
     kind = _compiled_spec(data)
     if kind is not None:
         from transpile.frontends.yaml import compiled_spec_diagnostic
 
         return Analysis(None, [compiled_spec_diagnostic(source.file, kind)], sound=False)
     checked = check_model(Pipeline, data, source)
+    checked.tainted += list(tainted)
     analysis = Analysis(None, list(checked.diagnostics), checked.tainted_steps(), sound=checked.model is not None)
     if checked.model is None:
         return analysis
@@ -139,8 +146,9 @@ def source_file(reference: str) -> str:
 def analyse(reference: str) -> Analysis:
     """Read and check a pipeline file, collecting the problems of every stage (reading, format, meaning)."""
     problems: list[Diagnostic] = []
-    data, source = load_data(reference, problems)
-    analysis = analyse_data(data, source, source_file(reference))
+    tainted: list = []
+    data, source = load_data(reference, problems, tainted)
+    analysis = analyse_data(data, source, source_file(reference), tuple(tainted))
     found = problems + analysis.diagnostics
     # In file order: a reader fixes them top to bottom (ties keep the order of the stages).
     analysis.diagnostics = sorted(

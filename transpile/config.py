@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from transpile.ir import rules
-from transpile.ir.models import DNS_LABEL, Duration
+from transpile.ir.models import DNS_LABEL, Duration, check_image
 
 
 def _named(check, what: str) -> AfterValidator:
@@ -47,7 +47,9 @@ class DeployConfig(_Model):
     namespace: Annotated[str, _named(rules.check_dns_label, "namespace")] | None = Field(
         None, json_schema_extra={"pattern": DNS_LABEL}
     )
-    image: str | None = Field(None, description="Image for steps that name none (and for control nodes).")
+    image: Annotated[str, AfterValidator(check_image)] | None = Field(
+        None, description="Image for steps that name none (and for control nodes)."
+    )
     service_account: Annotated[str, _named(rules.check_dns_subdomain, "service account name")] | None = None
     volume: VolumeConfig = Field(default_factory=VolumeConfig)
     labels: dict[str, str] = Field(default_factory=dict)

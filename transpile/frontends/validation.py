@@ -253,8 +253,18 @@ def _diagnostics(model: type[BaseModel], data: Any, exc: ValidationError, source
         if path not in by_path:
             order.append(path)
         by_path.setdefault(path, []).append(error)
+    # An unknown key that looks like a missing one is the same mistake: report the unknown key only.
+    meant: set[tuple[DocPath, str]] = set()
+    for path in order:
+        error = by_path[path][0]
+        if error["type"] == "extra_forbidden":
+            hint = did_you_mean(str(path[-1]), _allowed_keys(model, path[:-1]))
+            if hint:
+                meant.add((path[:-1], hint.split("'")[1]))
     for path in order:
         errors = by_path[path]
+        if errors[0]["type"] == "missing" and (path[:-1], str(path[-1])[1:]) in meant:
+            continue
         # A union reports one error per member: keep the most telling (a value error, then a type error).
         errors.sort(key=lambda e: (e["type"] != "value_error", e["type"] not in _TYPE_WORDS, e["type"] == "missing"))
         error = errors[0]

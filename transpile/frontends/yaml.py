@@ -81,6 +81,7 @@ class ParseNotes:
 
     problems: list[Diagnostic] = field(default_factory=list)
     yaml11_booleans: list[tuple[DocPath, str]] = field(default_factory=list)
+    tainted: list[DocPath] = field(default_factory=list)  # where those problems are (for follow-on reports)
 
 
 def _tagged(node: yaml.ScalarNode, file: str, problems: list[Diagnostic]) -> Any:
@@ -144,7 +145,10 @@ def _convert(root: yaml.Node, source: SourceMap, notes: ParseNotes, positions: b
             source.values[path] = _position(node)
         if isinstance(node, yaml.ScalarNode):
             if node.tag != _IMPLICIT:
+                before = len(problems)
                 container[slot] = _tagged(node, file, problems)
+                if len(problems) > before:
+                    notes.tainted.append(path)
             elif node.style:
                 container[slot] = node.value
             else:
@@ -154,6 +158,7 @@ def _convert(root: yaml.Node, source: SourceMap, notes: ParseNotes, positions: b
             continue
         if node.tag not in (_IMPLICIT, _CORE + "seq", _CORE + "map"):
             problems.append(Diagnostic(f"unsupported YAML tag '{node.tag.replace(_CORE, '!!')}'", _span(file, node)))
+            notes.tainted.append(path)
         if isinstance(node, yaml.SequenceNode):
             items: list[Any] = [None] * len(node.value)
             container[slot] = items
@@ -166,9 +171,10 @@ def _convert(root: yaml.Node, source: SourceMap, notes: ParseNotes, positions: b
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 problems.append(Diagnostic("mapping keys must be plain strings", _span(file, key_node)))
-                continue
-            key = key_node.value
-            if key == "<<" and not key_node.style:
+                notes.tainted.append(path)
+                # A stand-in name keeps the value, so what is wrong inside it is reported too.
+                key = f"<key at line {key_node.start_mark.line + 1}>"
+            elif key_node.value == "<<" and not key_node.style:
                 problems.append(
                     Diagnostic(
                         "YAML merge keys ('<<') are not part of YAML 1.2, which transpile reads",
@@ -176,8 +182,12 @@ def _convert(root: yaml.Node, source: SourceMap, notes: ParseNotes, positions: b
                         hint="write the keys out, or put settings shared by every step in `defaults`",
                     )
                 )
+                notes.tainted.append(path)
                 continue
-            if not key_node.style and key_node.tag == _IMPLICIT:  # plain ('' from libyaml, None from pure Python)
+            else:
+                key = key_node.value
+            plain = isinstance(key_node, yaml.ScalarNode) and not key_node.style  # '' (libyaml) or None (Python)
+            if plain and key_node.tag == _IMPLICIT:
                 resolved = _plain_scalar(key)
                 key = key if resolved is None or isinstance(resolved, bool) else str(resolved)
             if key in mapping:
@@ -199,11 +209,29 @@ def _convert(root: yaml.Node, source: SourceMap, notes: ParseNotes, positions: b
 
 def _syntax_error(exc: yaml.YAMLError, text: str, file: str) -> TranspileError:
     """A YAML syntax error as a located diagnostic, with a hint for the common causes."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        what = f"character U+{exc.character:04X}" if isinstance(exc.character, int) else "a character"
+        return TranspileError(
+            [
+                Diagnostic(
+                    f"cannot parse YAML: {what} is not allowed in a YAML file",
+                    Span(file, line, col),
+                    hint='write control characters as escapes in a double-quoted string, e.g. "\\u0007"',
+                )
+            ]
+        )
     if not isinstance(exc, yaml.MarkedYAMLError):
         return TranspileError([Diagnostic(f"cannot parse YAML: {exc}", Span(file))])
     mark = exc.problem_mark or exc.context_mark
-    span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file)
     problem = exc.problem or exc.context or "invalid YAML"
+    ends = text.count("\n") - (1 if text.endswith("\n") else 0)
+    if exc.problem_mark is not None and exc.context_mark is not None and exc.problem_mark.line > ends:
+        # The parser ran into the end of the file: point at what was left open, not at the end.
+        mark = exc.context_mark
+        problem = f"{problem} {exc.context} (never closed)"
+    span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file)
     hint = None
     if "expected a single document" in str(exc):
         if re.search(r"^apiVersion:", text, re.MULTILINE):
@@ -258,6 +286,7 @@ def load_yaml_document(
         if notes is not None:
             notes.problems += found.problems
             notes.yaml11_booleans += found.yaml11_booleans
+            notes.tainted += found.tainted
         return data, source
 
     def positions() -> SourceMap:

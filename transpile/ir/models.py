@@ -26,7 +26,7 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 def parse_duration(value: Any) -> Any:
     """`90`, `"90"`, `"30s"`, `"10m"`, `"1h30m"` -> seconds; anything else is left for pydantic to reject."""
     if isinstance(value, bool):
-        return value
+        raise ValueError(f"{str(value).lower()} is not a duration (use seconds or a form like 30s, 10m, 1h30m, 1d)")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
@@ -61,14 +61,19 @@ Count = Annotated[int, Field(ge=0, le=rules.INT_MAX)]
 
 
 def _quantity(kind: str) -> Any:
-    return AfterValidator(lambda value: rules.check_quantity(value, kind))
+    """Checks the value as written (before pydantic would read `true` as 1)."""
+
+    def check(value: Any) -> Any:
+        return rules.check_quantity(value, kind) if isinstance(value, (str, int, float)) else value
+
+    return BeforeValidator(check)
 
 
 Glob = Annotated[str, AfterValidator(rules.check_glob)]
 LabelKey = Annotated[str, AfterValidator(rules.check_label_key)]
 
 
-def _image(value: str) -> str:
+def check_image(value: str) -> str:
     if not value.strip() or any(c.isspace() or ord(c) < 32 for c in value):
         raise ValueError(f"'{value}' is not a container image reference (no spaces; e.g. python:3.12-slim)")
     return value
@@ -129,7 +134,7 @@ class Toleration(_Model):
 class Settings(_Model):
     """Settings of a task step; `defaults` holds the same fields for every task step."""
 
-    image: Annotated[str, AfterValidator(_image)] | None = Field(None, description="Container image.")
+    image: Annotated[str, AfterValidator(check_image)] | None = Field(None, description="Container image.")
     retries: RetriesField | None = Field(None, description="Retry policy, or a retry count.")
     timeout: Duration | None = Field(None, description="Time allowed for one attempt.")
     resources: Resources | None = None
