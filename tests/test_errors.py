@@ -60,7 +60,7 @@ CASES = {
         ["several kinds (python, shell)", "in step 'a'"],
     ),
     "empty-file": ("", ["the file is empty", "bad.yaml:1:1"]),
-    "unparsable": (HEAD + "steps:\n  a: {python: m:f\n", ["cannot parse YAML", "bad.yaml:4:5", "never closed"]),
+    "unparsable": (HEAD + "steps:\n  a: {python: m:f\n", ["cannot parse YAML", "bad.yaml:4:6", "never closed"]),
     "not-a-mapping": ("- a\n- b\n", ["expected a mapping at the top of the file, got a list"]),
     "missing-name": ("steps: {a: {stub: true}}\n", ["missing required key 'name'"]),
     "bad-pipeline-name": (
