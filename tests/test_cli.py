@@ -131,3 +131,106 @@ def test_wheel_ships_schemas_and_templates(tmp_path):
         text=True,
     )
     assert probe.stdout.split() == [str(target / "transpile" / "schemas"), str(target / "transpile" / "templates")]
+
+
+# ---- file-system problems, pipes, standard input and `transpile check` (in-process where possible) ----
+
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.support.inprocess import run_main  # noqa: E402
+
+PLAIN = "name: p\nsteps:\n  a: {shell: echo hi}\n"
+
+
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ("afile/x.yaml", "cannot write afile/x.yaml: afile is a file, not a directory"),
+        ("afile/deeper/x.yaml", "afile is a file, not a directory"),
+        ("/proc/version", "cannot write /proc/version"),
+        ("adir/", None),
+    ],
+)
+def test_output_problems_are_one_line_errors(tmp_path, capsys, monkeypatch, output, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "adir" / "etl-daily.yaml").mkdir()  # the file to write is a directory
+    result = run_main(capsys, "compile", str(REPO / "samples" / "etl.yaml"), "-o", output)
+    assert result.code == 2 and "Traceback" not in result.err and "internal error" not in result.err
+    assert result.errors == 1
+    assert (message or "it is a directory") in result.err
+
+
+def test_run_store_that_is_a_file_is_a_one_line_error(tmp_path):
+    store = tmp_path / "store"
+    store.write_text("")
+    result = run_cli("run", "samples/etl.yaml", "--store", str(store))
+    assert result.returncode == 2 and "internal error" not in result.stderr and "Not a directory" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["compile", "samples/etl.yaml"], ["targets"], ["graph", "samples/etl.yaml"]])
+def test_a_closed_pipe_ends_quietly(args):
+    """`transpile ... | head -1` once head has gone: no traceback, the status of a process ended by SIGPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "transpile", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    assert result.stderr == b""
+
+
+def test_check_and_compile_read_standard_input(capsys):
+    ok = run_main(capsys, "check", "-", stdin=PLAIN.encode())
+    assert ok.code == 0 and ok.out == "" and "-: ok (1 step)" in ok.err
+    bad = run_main(capsys, "check", "-", stdin=b"name: p\nsteps:\n  a: {shell: echo, retry: 1}\n")
+    assert bad.code == 2 and "<stdin>:3:20" in bad.err and "a: {shell: echo, retry: 1}" in bad.err
+    compiled = run_main(capsys, "compile", "-", stdin=(PLAIN + "defaults: {image: i}\n").encode())
+    assert compiled.code == 2 and "pipeline_file" in compiled.err  # pods need the file's path in the image
+
+
+def test_compile_from_standard_input_with_a_pipeline_file(tmp_path, capsys):
+    deploy = tmp_path / "deploy.yaml"
+    deploy.write_text("image: img\npipeline_file: pipelines/p.yaml\n")
+    result = run_main(capsys, "compile", "-", "-c", str(deploy), stdin=PLAIN.encode())
+    assert result.code == 0, result.err
+    assert "--pipeline" in result.out and "pipelines/p.yaml" in result.out
+
+
+def test_check_needs_no_image_unless_a_target_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(PLAIN)
+    assert run_main(capsys, "check", "p.yaml").code == 0
+    with_target = run_main(capsys, "check", "p.yaml", "-t", "argo")
+    assert with_target.code == 2 and "no image for this step" in with_target.err
+    assert with_target.lines == [3]
+    assert sorted(os.listdir(tmp_path)) == ["p.yaml"]  # nothing written
+
+
+def test_check_reports_what_the_target_cannot_express(tmp_path, capsys):
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\ndefaults: {image: i}\nschedule: '@every 1h'\nsteps:\n  a: {shell: echo}\n")
+    assert run_main(capsys, "check", str(path), "-t", "argo").code == 0
+    airflow = run_main(capsys, "check", str(path), "-t", "airflow")
+    assert airflow.code == 2 and airflow.errors == 1 and "@every" in airflow.err
+
+
+def test_check_takes_several_files_and_reports_each(tmp_path, capsys):
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(PLAIN)
+    bad.write_text("name: p\nsteps: {}\n")
+    result = run_main(capsys, "check", str(good), str(bad))
+    assert result.code == 2
+    assert "good.yaml: ok" in result.err and "steps: needs at least one step" in result.err

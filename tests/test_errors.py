@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from tests.conftest import run_cli
+from tests.support.inprocess import run_main
 
 HEAD = "name: p\ndefaults: {image: img}\n"
 
@@ -59,10 +60,13 @@ CASES = {
         ["several kinds (python, shell)", "in step 'a'"],
     ),
     "empty-file": ("", ["the file is empty", "bad.yaml:1:1"]),
-    "unparsable": (HEAD + "steps:\n  a: {python: m:f\n", ["cannot parse YAML", "bad.yaml:5:"]),
+    "unparsable": (HEAD + "steps:\n  a: {python: m:f\n", ["cannot parse YAML", "bad.yaml:4:6", "never closed"]),
     "not-a-mapping": ("- a\n- b\n", ["expected a mapping at the top of the file, got a list"]),
     "missing-name": ("steps: {a: {stub: true}}\n", ["missing required key 'name'"]),
-    "bad-pipeline-name": ("name: Bad_Name\nsteps: {a: {stub: true}}\n", ["bad.yaml:1:7", "name: String should match"]),
+    "bad-pipeline-name": (
+        "name: Bad_Name\nsteps: {a: {stub: true}}\n",
+        ["bad.yaml:1:7", "not a valid pipeline name", "for example 'bad-name'"],
+    ),
     "no-image": ("name: p\nsteps: {a: {python: m:f}}\n", ["no image for this step", "in step 'a'"]),
     "settings-on-composite": (
         HEAD
@@ -159,3 +163,109 @@ def test_deploy_config_errors_point_into_the_config(tmp_path):
     assert "deploy.yaml:1:12" in report and "namespace" in report
     assert "is not a valid label value" in report and "deploy.yaml:2:9" in report
     assert "unknown key 'claimm'" in report and "did you mean 'claim'?" in report
+
+
+# ---- every stage at once, in plain words (in-process: `transpile.cli.main`) ----
+
+
+def _write(tmp_path, text: str, name: str = "p.yaml") -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return str(path)
+
+
+def test_three_mistakes_in_three_stages_are_reported_together(tmp_path, capsys):
+    pipeline = _write(
+        tmp_path,
+        "name: p\ndefaults: {image: img}\nschedule: '99 99 * * *'\n"
+        "steps:\n  a: {shell: echo, needs: [b]}\n  c: {shell: echo, retry: 2}\n",
+    )
+    deploy = _write(tmp_path, "service_account: Etl Runner\n", "deploy.yaml")
+    result = run_main(capsys, "compile", pipeline, "-c", deploy)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.errors == 4, result.err
+    assert "minute 99 is out of range" in result.err
+    assert "'needs' names unknown step 'b'" in result.err
+    assert "did you mean 'retries'?" in result.err
+    assert "'Etl Runner' is not a valid service account name" in result.err and "'etl-runner'" in result.err
+
+
+def test_schema_and_target_problems_come_together(tmp_path, capsys):
+    pipeline = _write(tmp_path, "name: p\nsteps:\n  a: {shell: echo, timeout: soon}\n  b: {shell: echo}\n")
+    result = run_main(capsys, "compile", pipeline)
+    assert result.code == 2 and result.errors == 3, result.err
+    assert "'soon' is not a duration" in result.err and result.err.count("no image for this step") == 2
+
+
+def test_follow_on_reports_about_a_broken_step_are_left_out(tmp_path, capsys):
+    pipeline = _write(tmp_path, "name: p\ndefaults: {image: i}\nsteps:\n  a: {pythn: m:f}\n")
+    result = run_main(capsys, "compile", pipeline)
+    assert result.errors == 1 and "unknown key 'pythn'" in result.err
+    assert "has no kind" not in result.err
+
+
+@pytest.mark.parametrize(
+    "text, banned",
+    [
+        ("schedule: 'every day'\n", ["String should match", "^(@"]),
+        ("steps: {a: {shell: x, retries: many}}\n", ["instance of Retries", "valid dictionary"]),
+        ("name: Bad_Name\n", ["should match pattern", "[a-z0-9]"]),
+        ("parameters: {bad-name: 1}\n", ["should match pattern", "A-Za-z"]),
+    ],
+)
+def test_messages_hold_no_regex_or_class_names(tmp_path, capsys, text, banned):
+    base = {"name": "name: p\n", "steps": "steps: {a: {shell: x}}\n"}
+    for key, line in base.items():
+        if not text.startswith(f"{key}:"):
+            text += line
+    result = run_main(capsys, "check", _write(tmp_path, text))
+    assert result.code == 2 and result.errors == 1, result.err
+    for word in banned:
+        assert word not in result.err
+
+
+def test_yaml_12_hints_for_merge_keys_and_11_booleans(tmp_path, capsys):
+    text = "name: p\nparameters: {dry_run: no}\nbase: &b {shell: x}\nsteps:\n  a:\n    <<: *b\n    stub: true\n"
+    result = run_main(capsys, "check", _write(tmp_path, text))
+    assert result.code == 2 and result.errors == 3, result.err
+    assert "merge keys ('<<') are not part of YAML 1.2" in result.err and ":6:5" in result.err
+    assert "'no' is the string 'no' in YAML 1.2" in result.err and 'quote "no"' in result.err
+    assert "unknown key 'base'" in result.err
+
+
+def test_non_utf8_bytes_are_located(tmp_path, capsys):
+    result = run_main(capsys, "check", _write(tmp_path, b"name: p\nsteps:\n  a: {shell: 'caf\xe9'}\n"))
+    assert result.code == 2 and "byte 0xe9 at line 3, column 18" in result.err and ":3:18" in result.err
+
+
+@pytest.mark.parametrize("command", ["compile", "check", "graph"])
+def test_a_compiled_spec_is_named_as_such(tmp_path, capsys, command):
+    spec = run_main(capsys, "compile", "samples/etl.yaml").out
+    result = run_main(capsys, command, _write(tmp_path, spec, "spec.yaml"))
+    assert result.code == 2 and result.errors == 1
+    assert "this is a compiled spec (kind: WorkflowTemplate), not a pipeline" in result.err
+    assert "unknown key" not in result.err
+
+
+def test_an_empty_deploy_config_means_the_defaults(tmp_path, capsys):
+    deploy = _write(tmp_path, "# nothing set yet\n", "deploy.yaml")
+    result = run_main(capsys, "check", "samples/etl.yaml", "-c", deploy)
+    assert result.code == 0, result.err
+    assert "a pipeline needs a name and steps" not in result.err
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("!!foo x", "unsupported YAML tag '!!foo'"),
+        ("!!binary aGk=", "unsupported YAML tag '!!binary'"),
+        ("!!int x", "'x' is not a valid !!int value"),
+        ("!!bool maybe", "'maybe' is not a valid !!bool value"),
+        ("!custom {a: 1}", "unsupported YAML tag '!custom'"),
+    ],
+)
+def test_unknown_or_invalid_tags_are_refused_where_they_stand(tmp_path, capsys, value, message):
+    result = run_main(
+        capsys, "check", _write(tmp_path, f"name: p\nparameters:\n  x: {value}\nsteps: {{a: {{stub: true}}}}\n")
+    )
+    assert result.code == 2 and message in result.err and ":3:6" in result.err, result.err

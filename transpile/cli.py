@@ -6,6 +6,7 @@ Imports are lazy per command, so `transpile execute-node` (run in every pod) loa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -13,14 +14,44 @@ from pathlib import Path
 
 EXIT_ERROR = 2
 EXIT_INTERNAL = 3
+EXIT_BROKEN_PIPE = 141  # as a process killed by SIGPIPE, like any Unix tool whose reader went away
 
 
 def _write_output(text: str, path: Path) -> None:
-    """Replace `path` with `text` (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace `path` with `text` (temp file + rename); a file-system problem is a one-line error."""
+    from transpile.errors import Diagnostic, TranspileError
+
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        blocker = _file_in_the_way(path.parent)
+        if blocker is not None:
+            reason = f"{blocker} is a file, not a directory"
+        elif path.is_dir():
+            reason = "it is a directory"
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+            return
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    raise TranspileError([Diagnostic(f"cannot write {path}: {reason}")])
+
+
+def _file_in_the_way(directory: Path) -> Path | None:
+    """The nearest existing ancestor of `directory` when it is not a directory (so nothing can go under it)."""
+    for candidate in (directory, *directory.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError in words, with the file concerned."""
+    reason = exc.strerror or str(exc)
+    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 def _output_path(target: str, default_name: str) -> Path:
@@ -37,21 +68,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # rescan them (it made big compiles up to twice as slow), so it is off for this short-lived process.
     gc.disable()
     from transpile.backends.base import EmitOptions
-    from transpile.backends.registry import get_backend
-    from transpile.compiler import compile_pipeline
-    from transpile.config import load_config
-    from transpile.emit import emit_files
+    from transpile.verify import verify
 
-    get_backend(args.target)  # an unknown target is refused before anything is read
-    config = load_config(args.config)
-    compiled = compile_pipeline(args.pipeline)
     options = EmitOptions(with_claim=args.with_claim, flavour=args.flavour)
-    files = emit_files(compiled, config, args.target, options)
+    files = verify(args.pipeline, args.config, args.target, options, stdin_needs_file=True).files or {}
     main_name = next(iter(files))
     if args.check:
         if args.output == "-":
-            print("--check needs -o naming the committed file or its directory", file=sys.stderr)
-            return EXIT_ERROR
+            from transpile.errors import Diagnostic, TranspileError
+
+            raise TranspileError([Diagnostic("--check needs -o naming the committed file or its directory")])
         main_path = _output_path(args.output, main_name)
         paths = {name: main_path if name == main_name else main_path.parent / name for name in files}
         return max(_check(files[name], path) for name, path in paths.items())
@@ -70,10 +96,37 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate only: every problem of every pipeline given, nothing written."""
+    from transpile.errors import TranspileError
+    from transpile.verify import verify
+
+    failed = False
+    for pipeline in args.pipelines:
+        try:
+            verified = verify(pipeline, args.config, args.target)
+        except TranspileError as exc:
+            if args.target is not None and not exc.diagnostics:
+                raise
+            print(str(exc), file=sys.stderr)
+            failed = True
+            continue
+        steps = len(verified.compiled.index.steps)
+        where = f", compiles for {args.target}" if args.target else ""
+        print(f"{pipeline}: ok ({steps} step{'s' if steps != 1 else ''}{where})", file=sys.stderr)
+    return EXIT_ERROR if failed else 0
+
+
 def _check(text: str, path: Path) -> int:
     import difflib
 
-    current = path.read_text(encoding="utf-8") if path.is_file() else ""
+    try:
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        from transpile.errors import Diagnostic, TranspileError
+
+        reason = _reason(exc) if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise TranspileError([Diagnostic(f"cannot read {path}: {reason}")]) from None
     if current == text:
         print(f"{path} is up to date", file=sys.stderr)
         return 0
@@ -113,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("compile", help="compile a pipeline for a target engine")
-    p.add_argument("pipeline", metavar="PIPELINE", help="pipeline.yaml, pipeline.py or pipeline.py:attribute")
+    p.add_argument("pipeline", metavar="PIPELINE", help="pipeline.yaml, pipeline.py, pipeline.py:attribute, - (stdin)")
     p.add_argument("-t", "--target", default="argo", help="backend (default: argo; `transpile targets` lists)")
     p.add_argument("-c", "--config", metavar="DEPLOY.yaml", help="deploy settings (namespace, image, volume...)")
     p.add_argument("-o", "--output", default="-", metavar="FILE|DIR|-", help="where to write (default: stdout)")
@@ -121,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-claim", action="store_true", help="also emit the PersistentVolumeClaim manifest")
     p.add_argument("--flavour", default=None, help="backend-specific variant (see README)")
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("check", help="validate pipelines: print every problem, write nothing (exit 0 or 2)")
+    p.add_argument("pipelines", nargs="+", metavar="PIPELINE", help="pipeline files (- reads standard input)")
+    p.add_argument("-t", "--target", default=None, help="also check what this backend can express")
+    p.add_argument("-c", "--config", metavar="DEPLOY.yaml", help="deploy settings to check with it")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("targets", help="list the available backends")
     p.set_defaults(func=cmd_targets)
@@ -169,9 +228,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from transpile.errors import TranspileError
 
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that went away is seen here, not at exit
+        return code
     except TranspileError as exc:
         print(str(exc), file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader of our output went away (`| head -1`): stop quietly; Python's own flush at exit
+        # would fail again, so standard output is pointed at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:  # the file system refused (a path that is a file, no permission, disk full...)
+        print(f"error: {_reason(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transpile.errors import TranspileError
-from transpile.frontends.validation import validate_model
+from transpile.errors import Diagnostic, TranspileError
+from transpile.frontends.validation import check_model
 from transpile.ir.models import FORMAT_VERSION, Pipeline
 from transpile.ir.scope import Index
 from transpile.ir.source import SourceMap
 from transpile.passes.defaults import apply_defaults
-from transpile.passes.validate import validate
+from transpile.passes.validate import check
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,29 @@ def pipeline_hash(pipeline: Pipeline) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def load_data(reference: str) -> tuple[Any, SourceMap]:
-    """Read a YAML pipeline, or run a Python one (`file.py[:attribute]`), into (data, SourceMap)."""
+@dataclass
+class Analysis:
+    """Everything found about a pipeline: the compiled form (of what is valid, when there are errors),
+    every problem, the steps whose own errors may cause follow-on reports, and whether the graph is sound
+    enough to try a target."""
+
+    compiled: Compiled | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    tainted_steps: set[str] = field(default_factory=set)
+    sound: bool = True
+
+    def keep(self, diagnostic: Diagnostic) -> bool:
+        """False for a later stage's report about a step that already has errors of its own."""
+        step = diagnostic.step or ""
+        return not any(step == t or step.startswith(t + "/") for t in self.tainted_steps)
+
+
+def load_data(
+    reference: str, problems: list[Diagnostic] | None = None, tainted: list | None = None
+) -> tuple[Any, SourceMap]:
+    """Read a YAML pipeline (`-`: standard input), or run a Python one (`file.py[:attribute]`), into
+    (data, SourceMap). With `problems`, reading problems that do not stop it are added there (and the
+    document paths they are at to `tainted`)."""
     if reference.endswith(".py") or ".py:" in reference:
         from transpile.frontends.python import load_flow
 
@@ -49,18 +70,72 @@ def load_data(reference: str) -> tuple[Any, SourceMap]:
         if duplicates:
             raise TranspileError(duplicates)
         return flow.to_data(), flow.source_map(file)
-    from transpile.frontends.yaml import read_yaml_file
+    from transpile.frontends.yaml import ParseNotes, read_yaml_file
 
-    return read_yaml_file(reference)
+    notes = ParseNotes()
+    data, source = read_yaml_file(reference, notes=notes)
+    found = notes.problems + _yaml11_parameters(notes, source)
+    if found and problems is None:
+        raise TranspileError(found)
+    if problems is not None:
+        problems += found
+    if tainted is not None:
+        tainted += notes.tainted
+    return data, source
+
+
+def _yaml11_parameters(notes, source: SourceMap) -> list[Diagnostic]:
+    """Unquoted `yes`/`no`/`on`/`off` as a parameter's value: true/false in YAML 1.1, a string in 1.2."""
+    found = []
+    for path, word in notes.yaml11_booleans:
+        if len(path) >= 2 and path[0] == "parameters":
+            meaning = "true" if word.lower() in ("yes", "on", "y") else "false"
+            found.append(
+                Diagnostic(
+                    f"parameter '{path[1]}': '{word}' is the string '{word}' in YAML 1.2 (which transpile reads), "
+                    f"but {meaning} in YAML 1.1",
+                    source.span(path),
+                    hint=f'write {meaning} for a boolean, or quote "{word}" for the string',
+                )
+            )
+    return found
+
+
+def _compiled_spec(data: Any) -> str | None:
+    """The kind of a compiled engine spec (a mapping with apiVersion and kind), else None."""
+    if isinstance(data, dict) and "apiVersion" in data and "kind" in data and "steps" not in data:
+        return str(data["kind"])
+    return None
+
+
+def analyse_data(data: Any, source: SourceMap, source_file: str, tainted: tuple = ()) -> Analysis:
+    """Validate plain pipeline data and run the passes, collecting every problem of both stages
+    (`tainted`: document paths where reading found problems, whose follow-on reports are left out)."""
+    kind = _compiled_spec(data)
+    if kind is not None:
+        from transpile.frontends.yaml import compiled_spec_diagnostic
+
+        return Analysis(None, [compiled_spec_diagnostic(source.file, kind)], sound=False)
+    checked = check_model(Pipeline, data, source)
+    checked.tainted += list(tainted)
+    analysis = Analysis(None, list(checked.diagnostics), checked.tainted_steps(), sound=checked.model is not None)
+    if checked.model is None:
+        return analysis
+    pipeline = checked.model
+    resolved = apply_defaults(pipeline)
+    index, problems, structural = check(resolved, source)
+    analysis.diagnostics += [d for d in problems if analysis.keep(d)]
+    analysis.sound = not structural
+    analysis.compiled = Compiled(resolved, index, pipeline_hash(pipeline), source_file, source)
+    return analysis
 
 
 def compile_data(data: Any, source: SourceMap, source_file: str) -> Compiled:
-    """Validate plain pipeline data and run the passes."""
-    pipeline = validate_model(Pipeline, data, source)
-    digest = pipeline_hash(pipeline)
-    resolved = apply_defaults(pipeline)
-    index = validate(resolved, source)
-    return Compiled(resolved, index, digest, source_file, source)
+    """Validate plain pipeline data and run the passes; every problem is raised at once."""
+    analysis = analyse_data(data, source, source_file)
+    if analysis.diagnostics or analysis.compiled is None:
+        raise TranspileError(analysis.diagnostics)
+    return analysis.compiled
 
 
 def source_file(reference: str) -> str:
@@ -68,10 +143,26 @@ def source_file(reference: str) -> str:
     return reference.split(".py:")[0] + ".py" if ".py:" in reference else reference
 
 
+def analyse(reference: str) -> Analysis:
+    """Read and check a pipeline file, collecting the problems of every stage (reading, format, meaning)."""
+    problems: list[Diagnostic] = []
+    tainted: list = []
+    data, source = load_data(reference, problems, tainted)
+    analysis = analyse_data(data, source, source_file(reference), tuple(tainted))
+    found = problems + analysis.diagnostics
+    # In file order: a reader fixes them top to bottom (ties keep the order of the stages).
+    analysis.diagnostics = sorted(
+        found, key=lambda d: (d.span is None, d.span.line if d.span else 0, d.span.col if d.span else 0)
+    )
+    return analysis
+
+
 def compile_pipeline(reference: str) -> Compiled:
     """Compile a pipeline file (YAML, or Python as `file.py[:attribute]`)."""
-    data, source = load_data(reference)
-    return compile_data(data, source, source_file(reference))
+    analysis = analyse(reference)
+    if analysis.diagnostics or analysis.compiled is None:
+        raise TranspileError(analysis.diagnostics)
+    return analysis.compiled
 
 
 def relative_source(path: str) -> str:

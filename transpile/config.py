@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from transpile.ir.models import DNS_LABEL, Duration
+from transpile.ir import rules
+from transpile.ir.models import DNS_LABEL, Duration, check_image
 
-_LABEL = re.compile(r"(?=.{0,63}$)([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+
+def _named(check, what: str) -> AfterValidator:
+    return AfterValidator(lambda value: check(value, what))
+
+
+_SIZE = AfterValidator(lambda value: rules.check_quantity(value, "storage"))
 
 
 class _Model(BaseModel):
@@ -19,13 +24,17 @@ class _Model(BaseModel):
 class VolumeConfig(_Model):
     """The shared volume every pod mounts; it holds the run store."""
 
-    claim: str = Field("transpile-store", pattern=DNS_LABEL, max_length=63, description="PersistentVolumeClaim.")
+    claim: Annotated[str, _named(rules.check_dns_label, "claim name")] = Field(
+        "transpile-store",
+        json_schema_extra={"pattern": DNS_LABEL, "maxLength": 63},
+        description="PersistentVolumeClaim.",
+    )
     mount_path: str = Field("/mnt/transpile", pattern=r"^/", description="Where pods mount the volume.")
     mode: Literal["existing", "template"] = Field(
         "existing", description="Mount an existing claim, or create one per run (volumeClaimTemplates)."
     )
-    size: str = Field("10Gi", description="Requested size when transpile writes the claim.")
-    storage_class: str | None = None
+    size: Annotated[str, _SIZE] = Field("10Gi", description="Requested size when transpile writes the claim.")
+    storage_class: Annotated[str, _named(rules.check_dns_subdomain, "storage class name")] | None = None
     access_mode: Literal["ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"] = "ReadWriteMany"
     emit_claim: bool = Field(False, description="Write the PersistentVolumeClaim manifest beside the spec.")
 
@@ -35,12 +44,16 @@ class DeployConfig(_Model):
 
     model_config = ConfigDict(frozen=True, extra="forbid", title="transpile deploy settings")
 
-    namespace: str | None = Field(None, pattern=DNS_LABEL)
-    image: str | None = Field(None, description="Image for steps that name none (and for control nodes).")
-    service_account: str | None = None
+    namespace: Annotated[str, _named(rules.check_dns_label, "namespace")] | None = Field(
+        None, json_schema_extra={"pattern": DNS_LABEL}
+    )
+    image: Annotated[str, AfterValidator(check_image)] | None = Field(
+        None, description="Image for steps that name none (and for control nodes)."
+    )
+    service_account: Annotated[str, _named(rules.check_dns_subdomain, "service account name")] | None = None
     volume: VolumeConfig = Field(default_factory=VolumeConfig)
     labels: dict[str, str] = Field(default_factory=dict)
-    parallelism: int | None = Field(None, ge=1, description="Most pods of one run at once.")
+    parallelism: int | None = Field(None, ge=1, le=rules.INT_MAX, description="Most pods of one run at once.")
     ttl: Duration | None = Field(None, description="Delete finished runs after this long.")
     pipeline_file: str | None = Field(
         None, description="Path of the pipeline file inside the image (default: the path compiled)."
@@ -52,11 +65,8 @@ class DeployConfig(_Model):
     @classmethod
     def _label_values(cls, labels: dict[str, str]) -> dict[str, str]:
         for key, value in labels.items():
-            name = key.rsplit("/", 1)[-1]
-            if not _LABEL.fullmatch(name) or not name:
-                raise ValueError(f"label key {key!r} is not a valid Kubernetes label name")
-            if not _LABEL.fullmatch(value):
-                raise ValueError(f"label {key}: {value!r} is not a valid label value (at most 63 of [A-Za-z0-9._-])")
+            rules.check_label_key(key)
+            rules.check_label_value(key, value)
         return labels
 
 
@@ -67,5 +77,5 @@ def load_config(path: str | None) -> DeployConfig:
     from transpile.frontends.validation import validate_model
     from transpile.frontends.yaml import read_yaml_file
 
-    data, source = read_yaml_file(path)
-    return validate_model(DeployConfig, data, source)
+    data, source = read_yaml_file(path, empty="")  # an empty (or all-comment) file: every default
+    return validate_model(DeployConfig, {} if data is None else data, source)

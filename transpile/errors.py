@@ -43,15 +43,74 @@ class TranspileError(Exception):
         return format_diagnostics(self.diagnostics)
 
 
+# Words people write for a key of the format, and the key they mean.
+ALIASES = {
+    "retry": "retries",
+    "depends_on": "needs",
+    "depends": "needs",
+    "dependencies": "needs",
+    "after": "needs",
+    "requires": "needs",
+    "command": "shell",
+    "cmd": "shell",
+    "script": "shell",
+    "bash": "shell",
+    "run": "shell",
+    "environment": "env",
+    "env_vars": "env",
+    "timeout_seconds": "timeout",
+    "return": "returns",
+    "outputs": "returns",
+    "params": "parameters",
+    "tasks": "steps",
+    "nodeSelector": "node_selector",
+    "serviceAccountName": "service_account",
+}
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a.lower(), b.lower(), strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """The closest choice to a misspelt word, as a hint, or None."""
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else None
+    """The closest choice to a misspelt word, as a hint, or None. Known synonyms come first
+    (`retry` -> `retries`); among equally similar words, the one sharing the longest start wins."""
+    options = list(choices)
+    alias = ALIASES.get(word)
+    if alias in options:
+        return f"did you mean '{alias}'?"
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(word)
+    scored = []
+    for choice in options:
+        matcher.set_seq1(choice)
+        ratio = matcher.ratio()
+        if ratio >= 0.6:
+            scored.append((ratio, _common_prefix(word, choice), choice))
+    if not scored:
+        return None
+    best = max(scored, key=lambda item: (round(item[0], 2), item[1], -len(item[2])))
+    return f"did you mean '{best[2]}'?"
+
+
+_MEMORY_SOURCES: dict[str, list[str]] = {}
+
+
+def remember_source(name: str, text: str) -> None:
+    """Keep the text of a source that is not a file on disk (standard input), for the report's excerpts."""
+    _MEMORY_SOURCES[name] = text.splitlines()
 
 
 def _source_line(span: Span, cache: dict[str, list[str]]) -> str | None:
     if span.line <= 0:
         return None
+    if span.file in _MEMORY_SOURCES:
+        cache[span.file] = _MEMORY_SOURCES[span.file]
     if span.file not in cache:
         try:
             cache[span.file] = Path(span.file).read_text(encoding="utf-8", errors="replace").splitlines()

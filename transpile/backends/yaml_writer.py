@@ -2,6 +2,8 @@
 
 Strings are written plain only when every YAML 1.1 and 1.2 reader takes them back as the same string;
 otherwise double-quoted with JSON escapes (a subset of YAML's). Multi-line strings use literal blocks.
+A mapping key too long for a simple key (readers allow 1,024 characters) is written in the explicit form
+`? key` / `: value`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ _PLAIN = re.compile(r"^(?:--?[A-Za-z]|[A-Za-z_/$])[A-Za-z0-9_./$()=+-]*(?::[A-Za
 _WORD = re.compile(r"^[A-Za-z0-9_./$()=+-]+$")
 _RESERVED = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "nan", "inf"])
 _NUMERIC_LIKE = re.compile(r"^[-+]?(\d|\.\d|\.inf|\.nan)", re.IGNORECASE)
-_UNSAFE_FOR_BLOCK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\r]")
-_ESCAPE_EXTRA = re.compile(r"[\x7f-\x9f\u2028\u2029\ufeff]")
+_UNSAFE_FOR_BLOCK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff\r]")
+# Characters YAML readers refuse raw or change (NEL, line separators, BOM, non-characters, lone surrogates).
+_ESCAPE_EXTRA = re.compile(r"[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
 def quote(text: str) -> str:
@@ -57,6 +60,25 @@ def _string(text: str) -> str:
     return text if _plain_ok(text) else quote(text)
 
 
+_SIMPLE_KEY_LIMIT = 1000  # characters of a written key, under the readers' 1,024 (with room for the ':')
+
+
+def _key(key: Any) -> str | None:
+    """The key as written for `key: value`, or None when it needs the explicit `? key` form."""
+    written = scalar(key)
+    return written if len(written) <= _SIMPLE_KEY_LIMIT else None
+
+
+def _emit_entry(key: Any, value: Any, key_indent: str, first: str, lines: list[str]) -> None:
+    """One mapping entry; `first` starts the key's line (the indent, or `- ` for a sequence item's first key)."""
+    written = _key(key)
+    if written is not None:
+        _emit_value(value, key_indent + "  ", lines, f"{first}{written}:")
+        return
+    lines.append(f"{first}? {quote(str(key)) if isinstance(key, str) else scalar(key)}")
+    _emit_value(value, key_indent + "  ", lines, f"{key_indent}:")
+
+
 def _literal_ok(text: str) -> bool:
     if "\n" not in text or _UNSAFE_FOR_BLOCK.search(text):
         return False
@@ -76,7 +98,7 @@ def _emit_value(value: Any, indent: str, lines: list[str], prefix: str) -> None:
             return
         lines.append(prefix)
         for key, item in value.items():
-            _emit_value(item, indent + "  ", lines, f"{indent}{scalar(key)}:")
+            _emit_entry(key, item, indent, indent, lines)
         return
     if isinstance(value, (list, tuple)):
         if not value:
@@ -102,9 +124,8 @@ def _emit_item(item: Any, indent: str, lines: list[str]) -> None:
         inner = indent + "  "
         first = True
         for key, value in item.items():
-            head = f"{dash} {scalar(key)}:" if first else f"{inner}{scalar(key)}:"
+            _emit_entry(key, value, inner, f"{dash} " if first else inner, lines)
             first = False
-            _emit_value(value, inner + "  ", lines, head)
         return
     if isinstance(item, (list, tuple)) and item:
         lines.append(dash)
@@ -118,7 +139,7 @@ def dump(value: Any) -> str:
     """One YAML document (no leading `---`) for a mapping."""
     lines: list[str] = []
     for key, item in value.items():
-        _emit_value(item, "  ", lines, f"{scalar(key)}:")
+        _emit_entry(key, item, "", "", lines)
     return "\n".join(lines) + "\n"
 
 

@@ -2,12 +2,14 @@
 
 Parsing uses libyaml's composer (PyYAML's C loader) for speed — 10,000 steps parse in about 0.7 s,
 where ruamel's round-trip loader takes 3.3 s — and resolves plain scalars by the YAML 1.2 core schema,
-so `on:`, `yes` or `2026-01-01` stay strings as a YAML 1.2 reader expects.
+so `on:`, `yes` or `2026-01-01` stay strings as a YAML 1.2 reader expects. Explicit tags (`!!str 007`,
+`!!int "3"`, `!!float`, `!!bool`, `!!null`) are honoured; any other tag is refused where it stands.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,15 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
     resolved afterwards by the YAML 1.2 core schema."""
 
     def resolve(self, kind: type, value: object, implicit: object) -> str:
-        return "tag:yaml.org,2002:str"
+        return _IMPLICIT
 
 
+_IMPLICIT = "?"  # the tag of every node written without one: resolved here, by the YAML 1.2 core schema
+_CORE = "tag:yaml.org,2002:"
 _MAX_NODES = 5_000_000
+_YAML11_BOOLEANS = frozenset(
+    w for word in ("yes", "no", "on", "off", "y", "n") for w in (word, word.capitalize(), word.upper())
+)
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _OCT = re.compile(r"^0o[0-7]+$")
 _HEX = re.compile(r"^0x[0-9a-fA-F]+$")
@@ -67,6 +74,45 @@ def _plain_scalar(text: str) -> Any:
     return text
 
 
+@dataclass
+class ParseNotes:
+    """What the reader found besides the data: problems that do not stop reading (duplicate keys, merge
+    keys, unknown tags), and where an unquoted YAML 1.1 boolean word (`yes`, `off`...) was read as a string."""
+
+    problems: list[Diagnostic] = field(default_factory=list)
+    yaml11_booleans: list[tuple[DocPath, str]] = field(default_factory=list)
+    tainted: list[DocPath] = field(default_factory=list)  # where those problems are (for follow-on reports)
+
+
+def _tagged(node: yaml.ScalarNode, file: str, problems: list[Diagnostic]) -> Any:
+    """The value of a scalar with an explicit tag (`!!str 007` stays the string '007')."""
+    tag, text = node.tag, node.value
+    short = tag.replace(_CORE, "!!")
+    if tag == _CORE + "str":
+        return text
+    if tag == _CORE + "null" and text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if tag == _CORE + "bool" and text in ("true", "True", "TRUE", "false", "False", "FALSE"):
+        return text.lower() == "true"
+    if tag == _CORE + "int" and (_INT.match(text) or _OCT.match(text) or _HEX.match(text)):
+        return _plain_scalar(text)
+    if tag == _CORE + "float":
+        value = _plain_scalar(text)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    if tag in (_CORE + "null", _CORE + "bool", _CORE + "int", _CORE + "float"):
+        problems.append(Diagnostic(f"'{text}' is not a valid {short} value", _span(file, node)))
+        return text
+    problems.append(
+        Diagnostic(
+            f"unsupported YAML tag '{short}'",
+            _span(file, node),
+            hint="transpile reads plain YAML 1.2: use !!str, !!int, !!float, !!bool or !!null, or no tag",
+        )
+    )
+    return text
+
+
 def _position(node: yaml.Node) -> tuple[int, int, int]:
     """(line, column, width) of a node, 1-based; kept as a tuple, a Span is made only when needed."""
     mark = node.start_mark
@@ -80,9 +126,11 @@ def _span(file: str, node: yaml.Node) -> Span:
     return Span(file, *_position(node))
 
 
-def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic], positions: bool = True) -> Any:
-    """Turn a composed node tree into plain data, without recursion; with `positions`, record every span."""
+def _convert(root: yaml.Node, source: SourceMap, notes: ParseNotes, positions: bool = True) -> Any:
+    """Turn a composed node tree into plain data, without recursion; with `positions`, record every span
+    (and every YAML 1.1 boolean word, whose place the notes need)."""
     file = source.file
+    problems = notes.problems
     # Each entry: (node, doc path, container, slot): the built value goes to container[slot].
     holder: list[Any] = [None]
     stack: list[tuple[yaml.Node, DocPath, Any, Any]] = [(root, (), holder, 0)]
@@ -96,8 +144,21 @@ def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic], pos
         if positions:
             source.values[path] = _position(node)
         if isinstance(node, yaml.ScalarNode):
-            container[slot] = _plain_scalar(node.value) if not node.style else node.value
+            if node.tag != _IMPLICIT:
+                before = len(problems)
+                container[slot] = _tagged(node, file, problems)
+                if len(problems) > before:
+                    notes.tainted.append(path)
+            elif node.style:
+                container[slot] = node.value
+            else:
+                container[slot] = _plain_scalar(node.value)
+                if node.value in _YAML11_BOOLEANS:
+                    notes.yaml11_booleans.append((path, node.value))
             continue
+        if node.tag not in (_IMPLICIT, _CORE + "seq", _CORE + "map"):
+            problems.append(Diagnostic(f"unsupported YAML tag '{node.tag.replace(_CORE, '!!')}'", _span(file, node)))
+            notes.tainted.append(path)
         if isinstance(node, yaml.SequenceNode):
             items: list[Any] = [None] * len(node.value)
             container[slot] = items
@@ -110,9 +171,23 @@ def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic], pos
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 problems.append(Diagnostic("mapping keys must be plain strings", _span(file, key_node)))
+                notes.tainted.append(path)
+                # A stand-in name keeps the value, so what is wrong inside it is reported too.
+                key = f"<key at line {key_node.start_mark.line + 1}>"
+            elif key_node.value == "<<" and not key_node.style:
+                problems.append(
+                    Diagnostic(
+                        "YAML merge keys ('<<') are not part of YAML 1.2, which transpile reads",
+                        _span(file, key_node),
+                        hint="write the keys out, or put settings shared by every step in `defaults`",
+                    )
+                )
+                notes.tainted.append(path)
                 continue
-            key = key_node.value
-            if not key_node.style:  # plain ('' from libyaml, None from the pure-Python parser)
+            else:
+                key = key_node.value
+            plain = isinstance(key_node, yaml.ScalarNode) and not key_node.style  # '' (libyaml) or None (Python)
+            if plain and key_node.tag == _IMPLICIT:
                 resolved = _plain_scalar(key)
                 key = key if resolved is None or isinstance(resolved, bool) else str(resolved)
             if key in mapping:
@@ -132,45 +207,137 @@ def _convert(root: yaml.Node, source: SourceMap, problems: list[Diagnostic], pos
     return holder[0]
 
 
-def load_yaml_document(text: str, file: str) -> tuple[Any, SourceMap]:
-    """Parse YAML text into (data, SourceMap); syntax errors become a TranspileError with the position."""
-    source = SourceMap(file)
-    if not text.strip():
-        raise TranspileError(
-            [Diagnostic("the file is empty", Span(file, 1, 1), hint="a pipeline needs a name and steps")]
+def _syntax_error(exc: yaml.YAMLError, text: str, file: str) -> TranspileError:
+    """A YAML syntax error as a located diagnostic, with a hint for the common causes."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        what = f"character U+{exc.character:04X}" if isinstance(exc.character, int) else "a character"
+        return TranspileError(
+            [
+                Diagnostic(
+                    f"cannot parse YAML: {what} is not allowed in a YAML file",
+                    Span(file, line, col),
+                    hint='write control characters as escapes in a double-quoted string, e.g. "\\u0007"',
+                )
+            ]
         )
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return TranspileError([Diagnostic(f"cannot parse YAML: {exc}", Span(file))])
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    ends = text.count("\n") - (1 if text.endswith("\n") else 0)
+    if exc.problem_mark is not None and exc.context_mark is not None and exc.problem_mark.line > ends:
+        # The parser ran into the end of the file: point at what was left open, not at the end.
+        mark = exc.context_mark
+        problem = f"{problem} {exc.context} (never closed)"
+    span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file)
+    hint = None
+    if "expected a single document" in str(exc):
+        if re.search(r"^apiVersion:", text, re.MULTILINE):
+            return TranspileError([compiled_spec_diagnostic(file)])
+        problem = "the file holds several YAML documents ('---'); a pipeline is one document"
+    elif "found character '\\t'" in problem or "\t" in problem:
+        hint = "YAML indents with spaces, not tabs"
+    elif "could not find expected ':'" in problem:
+        hint = "a key longer than 1,024 characters must be written in the explicit form '? key'"
+    return TranspileError([Diagnostic(f"cannot parse YAML: {problem}", span, hint=hint)])
+
+
+def compiled_spec_diagnostic(file: str, kind: str | None = None) -> Diagnostic:
+    """The report for a compiled engine spec given where a pipeline is expected."""
+    what = f"a compiled spec (kind: {kind})" if kind else "a compiled spec"
+    return Diagnostic(
+        f"this is {what}, not a pipeline",
+        Span(file, 1, 1),
+        hint="give the pipeline file it was compiled from (the YAML with `name:` and `steps:`)",
+    )
+
+
+def load_yaml_document(
+    text: str, file: str, notes: ParseNotes | None = None, empty: str = "a pipeline needs a name and steps"
+) -> tuple[Any, SourceMap]:
+    """Parse YAML text into (data, SourceMap); syntax errors become a TranspileError with the position.
+
+    With `notes`, problems that do not stop reading are added to it and the data returned (so later
+    stages can report theirs too); without, they are raised. An empty file is an error whose hint is
+    `empty`, or the value None when `empty` is ''."""
+    source = SourceMap(file)
+    if not text.strip() or not re.search(r"^[ \t]*[^#\s]", text, re.MULTILINE):
+        if not empty:
+            return None, source
+        raise TranspileError([Diagnostic("the file is empty", Span(file, 1, 1), hint=empty)])
     try:
         root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise TranspileError([Diagnostic(f"cannot parse YAML: {problem}", span)]) from None
     except yaml.YAMLError as exc:
-        raise TranspileError([Diagnostic(f"cannot parse YAML: {exc}", Span(file))]) from None
+        raise _syntax_error(exc, text, file) from None
     if root is None:
-        raise TranspileError([Diagnostic("the file holds no YAML document", Span(file, 1, 1))])
-    problems: list[Diagnostic] = []
+        if not empty:
+            return None, source
+        raise TranspileError([Diagnostic("the file holds no YAML document", Span(file, 1, 1), hint=empty)])
+    found = ParseNotes()
     # Spans are needed only to report errors: read without them, and take them lazily when asked.
-    data = _convert(root, source, problems, positions=False)
-    if problems:
-        _convert(root, source, problems := [], positions=True)
-        raise TranspileError(problems)
+    data = _convert(root, source, found, positions=False)
+    if found.problems or found.yaml11_booleans:
+        found = ParseNotes()
+        data = _convert(root, source, found, positions=True)
+        if notes is None and found.problems:
+            raise TranspileError(found.problems)
+        if notes is not None:
+            notes.problems += found.problems
+            notes.yaml11_booleans += found.yaml11_booleans
+            notes.tainted += found.tainted
+        return data, source
 
     def positions() -> SourceMap:
         full = SourceMap(file)
-        _convert(root, full, [], positions=True)
+        _convert(root, full, ParseNotes(), positions=True)
         return full
 
     source.lazy = positions
     return data, source
 
 
-def read_yaml_file(path: str | Path, display: str | None = None) -> tuple[Any, SourceMap]:
-    """Read and parse a YAML file; unreadable files become a TranspileError."""
+def decode_text(raw: bytes, name: str) -> str:
+    """UTF-8 text of a file, or a located error naming the first byte that is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        prefix = raw[: exc.start]
+        line = prefix.count(b"\n") + 1
+        col = len(prefix[prefix.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")) + 1
+        byte = raw[exc.start]
+        raise TranspileError(
+            [
+                Diagnostic(
+                    f"the file is not UTF-8 text: byte 0x{byte:02x} at line {line}, column {col}",
+                    Span(name, line, col),
+                    hint="save the file as UTF-8",
+                )
+            ]
+        ) from None
+
+
+def read_yaml_file(
+    path: str | Path, display: str | None = None, notes: ParseNotes | None = None, empty: str | None = None
+) -> tuple[Any, SourceMap]:
+    """Read and parse a YAML file (`-` is standard input); unreadable files become a TranspileError."""
     name = display or str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TranspileError([Diagnostic(f"cannot read file: {exc}", Span(name))]) from None
-    return load_yaml_document(text, name)
+        if str(path) == "-":
+            import sys
+
+            name = display or "<stdin>"
+            raw = sys.stdin.buffer.read()
+        else:
+            raw = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise TranspileError([Diagnostic(f"cannot read file: {reason}", Span(name))]) from None
+    text = decode_text(raw, name)
+    if str(path) == "-":
+        from transpile.errors import remember_source
+
+        remember_source(name, text)
+    kwargs = {} if empty is None else {"empty": empty}
+    return load_yaml_document(text, name, notes, **kwargs)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
+from transpile.ir import rules
+from transpile.ir.cron import check_cron
 from transpile.ir.shape import StepShape
 
 FORMAT_VERSION = 1
@@ -24,7 +26,7 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 def parse_duration(value: Any) -> Any:
     """`90`, `"90"`, `"30s"`, `"10m"`, `"1h30m"` -> seconds; anything else is left for pydantic to reject."""
     if isinstance(value, bool):
-        return value
+        raise ValueError(f"{str(value).lower()} is not a duration (use seconds or a form like 30s, 10m, 1h30m, 1d)")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
@@ -42,11 +44,11 @@ def parse_duration(value: Any) -> Any:
 Duration = Annotated[
     int,
     BeforeValidator(parse_duration),
-    Field(ge=0),
+    Field(ge=0, le=rules.INT_MAX),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "integer", "minimum": 0},
+                {"type": "integer", "minimum": 0, "maximum": rules.INT_MAX},
                 {"type": "string", "pattern": r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$|^\d+$"},
             ],
             "description": "Seconds, or a duration such as 30s, 10m, 1h30m, 1d.",
@@ -54,7 +56,27 @@ Duration = Annotated[
     ),
 ]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
-JsonValue = Any
+JsonValue = Annotated[Any, AfterValidator(rules.finite_json)]
+Count = Annotated[int, Field(ge=0, le=rules.INT_MAX)]
+
+
+def _quantity(kind: str) -> Any:
+    """Checks the value as written (before pydantic would read `true` as 1)."""
+
+    def check(value: Any) -> Any:
+        return rules.check_quantity(value, kind) if isinstance(value, (str, int, float)) else value
+
+    return BeforeValidator(check)
+
+
+Glob = Annotated[str, AfterValidator(rules.check_glob)]
+LabelKey = Annotated[str, AfterValidator(rules.check_label_key)]
+
+
+def check_image(value: str) -> str:
+    if not value.strip() or any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError(f"'{value}' is not a container image reference (no spaces; e.g. python:3.12-slim)")
+    return value
 
 
 class _Model(BaseModel):
@@ -64,9 +86,9 @@ class _Model(BaseModel):
 class Retries(_Model):
     """How often and how patiently a failed step is retried (`retries: 2` is the short form)."""
 
-    limit: int = Field(ge=0, description="Retries after the first attempt.")
+    limit: int = Field(ge=0, le=rules.INT_MAX, description="Retries after the first attempt.")
     backoff: Duration = Field(0, description="Delay before the first retry.")
-    factor: int = Field(1, ge=1, description="Multiplier applied to the delay after each retry.")
+    factor: int = Field(1, ge=1, le=rules.INT_MAX, description="Multiplier applied to the delay after each retry.")
     max_backoff: Duration | None = Field(None, description="Upper bound of one delay.")
 
 
@@ -82,39 +104,43 @@ RetriesField = Annotated[Retries, BeforeValidator(_retries_short_form)]
 class Resources(_Model):
     """Compute requested by a task step."""
 
-    cpu: str | int | float | None = Field(None, description="CPU, as Kubernetes quantity (500m, 2).")
-    memory: str | None = Field(None, description="Memory, as Kubernetes quantity (1Gi).")
-    gpu: int | None = Field(None, ge=0, description="Number of GPUs (nvidia.com/gpu).")
+    cpu: Annotated[str | int | float, _quantity("cpu")] | None = Field(
+        None, description="CPU, as Kubernetes quantity (500m, 2)."
+    )
+    memory: Annotated[str, _quantity("memory")] | None = Field(
+        None, description="Memory, as Kubernetes quantity (1Gi)."
+    )
+    gpu: Count | None = Field(None, description="Number of GPUs (nvidia.com/gpu).")
 
 
 class Secret(_Model):
     """A Kubernetes secret key exposed to the step as an environment variable."""
 
-    secret: str = Field(min_length=1)
-    key: str = Field(min_length=1)
+    secret: Annotated[str, Field(min_length=1), AfterValidator(lambda v: rules.check_dns_subdomain(v, "secret name"))]
+    key: Annotated[str, Field(min_length=1), AfterValidator(rules.check_config_key)]
     env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Toleration(_Model):
     """A Kubernetes toleration."""
 
-    key: str | None = None
+    key: LabelKey | None = None
     operator: Literal["Exists", "Equal"] | None = None
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
+    toleration_seconds: Annotated[int, Field(le=rules.INT_MAX)] | None = None
 
 
 class Settings(_Model):
     """Settings of a task step; `defaults` holds the same fields for every task step."""
 
-    image: str | None = Field(None, description="Container image.")
+    image: Annotated[str, AfterValidator(check_image)] | None = Field(None, description="Container image.")
     retries: RetriesField | None = Field(None, description="Retry policy, or a retry count.")
     timeout: Duration | None = Field(None, description="Time allowed for one attempt.")
     resources: Resources | None = None
     env: dict[str, str] | None = Field(None, description="Environment variables.")
     secrets: tuple[Secret, ...] | None = None
-    node_selector: dict[str, str] | None = None
+    node_selector: dict[LabelKey, str] | None = None
     tolerations: tuple[Toleration, ...] | None = None
 
     @field_validator("env")
@@ -125,6 +151,13 @@ class Settings(_Model):
                 raise ValueError(f"'{name}' is not a valid environment variable name")
         return env
 
+    @field_validator("node_selector")
+    @classmethod
+    def _selector_values(cls, selector: dict[str, str] | None) -> dict[str, str] | None:
+        for key, value in (selector or {}).items():
+            rules.check_label_value(key, value)
+        return selector
+
 
 SETTING_FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
 
@@ -132,8 +165,8 @@ SETTING_FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
 class Catalog(_Model):
     """Files copied between the step's working directory and the run's catalog on the shared volume."""
 
-    get: tuple[str, ...] = Field((), description="Globs copied from the catalog before the step runs.")
-    put: tuple[str, ...] = Field((), description="Globs copied into the catalog after the step succeeds.")
+    get: tuple[Glob, ...] = Field((), description="Globs copied from the catalog before the step runs.")
+    put: tuple[Glob, ...] = Field((), description="Globs copied into the catalog after the step succeeds.")
 
 
 class Block(_Model):
@@ -189,8 +222,13 @@ CRON = (
 class Schedule(_Model):
     """When the pipeline runs by itself (`schedule: "0 3 * * *"` is the short form)."""
 
-    cron: str = Field(pattern=CRON, description="A cron expression (five fields) or @daily, @every 1h, ...")
-    timezone: str | None = Field(None, description="IANA time zone of the cron, e.g. Europe/Paris.")
+    cron: Annotated[str, AfterValidator(check_cron)] = Field(
+        json_schema_extra={"pattern": CRON},
+        description="A cron expression (five fields) or @daily, @every 1h, ...",
+    )
+    timezone: Annotated[str, AfterValidator(rules.check_timezone)] | None = Field(
+        None, description="IANA time zone of the cron, e.g. Europe/Paris."
+    )
     concurrency_policy: Literal["Allow", "Forbid", "Replace"] | None = Field(
         None, description="What to do when a run is due while the previous one still runs."
     )
@@ -211,7 +249,9 @@ class Pipeline(_Model):
         title="transpile pipeline",
     )
 
-    name: str = Field(pattern=DNS_LABEL, max_length=63, description="Lowercase DNS-1123 label.")
+    name: Annotated[str, AfterValidator(lambda v: rules.check_dns_label(v, "pipeline name"))] = Field(
+        json_schema_extra={"pattern": DNS_LABEL, "maxLength": 63}, description="Lowercase DNS-1123 label."
+    )
     description: str | None = None
     parameters: dict[Identifier, JsonValue] = Field(
         default_factory=dict, description="Initial values, any JSON; overridable per run."

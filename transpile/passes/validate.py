@@ -1,4 +1,8 @@
-"""Semantic checks on a structurally valid pipeline; every problem is collected with its span."""
+"""Semantic checks on a structurally valid pipeline; every problem is collected with its span.
+
+Problems that leave the graph unusable (a step without a kind, unknown `needs`, a cycle, names that
+collide, references nothing provides) are *structural*: with one of them no target is tried.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from transpile.errors import Diagnostic, TranspileError, did_you_mean
 from transpile.ir.graph import ON_FAILURE, Path, find_cycle, walk, walk_blocks
 from transpile.ir.models import SETTING_FIELDS, Pipeline, Step
 from transpile.ir.names import step_key
+from transpile.ir.rules import reserved_env_name
 from transpile.ir.scope import Index
 from transpile.ir.source import SourceMap, step_doc_path
 
@@ -21,47 +26,79 @@ def display(path: Path) -> str:
     return "/".join("on_failure" if s == ON_FAILURE else s for s in path)
 
 
+class _Lazy:
+    """The span of a key, computed only if a problem is reported there (spans cost a second YAML walk)."""
+
+    def __init__(self, source: SourceMap, path: tuple):
+        self.source, self.path = source, path
+
+    def __call__(self):
+        return self.source.span(self.path, key=True)
+
+
 class _Checker:
     def __init__(self, pipeline: Pipeline, source: SourceMap):
         self.pipeline = pipeline
         self.source = source
         self.problems: list[Diagnostic] = []
+        self.structural = False
 
-    def report(self, path: Path, message: str, field: str | None = None, key: bool = False, hint=None) -> None:
+    def report(
+        self, path: Path, message: str, field: str | None = None, key: bool = False, hint=None, structural=False
+    ) -> None:
         doc = step_doc_path(self.pipeline, path)
         if field is not None:
             doc = doc + (field,)
         span = self.source.span(doc, key=key or field is None)
         self.problems.append(Diagnostic(message, span, step=display(path), hint=hint))
+        self.structural = self.structural or structural
 
     def check_names(self, block: Path, names: list[str], what: str, doc_prefix: tuple) -> None:
         keys: dict[str, str] = {}
         for name in names:
-            span = self.source.span(doc_prefix + (name,), key=True)
+            span = _Lazy(self.source, doc_prefix + (name,))
+            if what == "case" and not name.strip():
+                self.problems.append(
+                    Diagnostic(
+                        f"a switch case cannot be named {name!r}",
+                        span(),
+                        step=display(block),
+                        hint="name each case after the value that selects it",
+                    )
+                )
+                self.structural = True
+                continue
             if what != "case" and (not name or _BAD_NAME.search(name) or name.startswith("@")):
                 rule = "no '/', control characters or leading '@'"
-                self.problems.append(Diagnostic(f"invalid {what} name {name!r}: {rule}", span))
+                self.problems.append(Diagnostic(f"invalid {what} name {name!r}: {rule}", span()))
+                self.structural = True
                 continue
             key = step_key(name)
             if key in keys:
                 self.problems.append(
                     Diagnostic(
                         f"{what} names '{keys[key]}' and '{name}' both become '{key}' in Kubernetes names",
-                        span,
+                        span(),
                         step=display(block + (name,)) if what == "step" else None,
                         hint="rename one of them",
                     )
                 )
+                self.structural = True
             else:
                 keys[key] = name
 
     def check_step(self, path: Path, step: Step) -> None:
         kinds = step.kinds
         if not kinds:
-            self.report(path, "the step has no kind", hint="give it one of python, shell, stub, map, parallel, switch")
+            self.report(
+                path,
+                "the step has no kind",
+                hint="give it one of python, shell, stub, map, parallel, switch",
+                structural=True,
+            )
             return
         if len(kinds) > 1:
-            self.report(path, f"the step has several kinds ({', '.join(kinds)}); give it exactly one")
+            self.report(path, f"the step has several kinds ({', '.join(kinds)}); give it exactly one", structural=True)
             return
         if step.python is not None and not _PYTHON_REF.fullmatch(step.python):
             self.report(path, f"'{step.python}' is not of the form module:function", field="python")
@@ -76,6 +113,46 @@ class _Checker:
                     self.report(path, f"'{name}' applies to task steps, not to a {step.kind}", field=name, key=True)
         if len(set(step.returns)) != len(step.returns):
             self.report(path, "'returns' names a value twice", field="returns")
+        doc = step_doc_path(self.pipeline, path)
+        for i, name in enumerate(step.returns):
+            self.reserved(name, doc + ("returns", i), path, "return")
+        if step.map is not None:
+            self.reserved(step.map.as_, doc + ("map", "as"), path, "map item")
+
+    def reserved(self, name: str, doc: tuple, path: Path | None, what: str) -> None:
+        """Refuse a value name shell steps would receive as an environment variable that breaks them."""
+        why = reserved_env_name(name)
+        if why:
+            self.problems.append(
+                Diagnostic(
+                    f"the {what} name '{name}' is reserved: {why}",
+                    self.source.span(doc, key=what == "parameter"),
+                    step=display(path) if path else None,
+                    hint="rename it (shell steps see every value as an environment variable of the same name)",
+                )
+            )
+
+    def check_top_returns(self, index: Index) -> None:
+        """Two top-level steps (or a step and a map) returning the same name: refuse, naming both."""
+        for block, steps in index.blocks.items():
+            if index.block_owner.get(block) is not None:
+                continue  # blocks inside composites are checked when the index is built
+            producers: dict[str, Path] = {}
+            for name in steps:
+                path = block + (name,)
+                for value in index.exports[path]:
+                    if value in producers:
+                        first = producers[value]
+                        where = self.source.span(step_doc_path(self.pipeline, first), key=True)
+                        self.report(
+                            path,
+                            f"return '{value}' is produced by both '{display(first)}' (line {where.line}) "
+                            f"and '{display(path)}'",
+                            field="returns" if steps[name].is_task else None,
+                            hint="rename one of them: which value a later step sees would depend on the order",
+                        )
+                    else:
+                        producers[value] = path
 
     def check_block(self, block: Path, steps: Mapping[str, Step]) -> None:
         names = list(steps)
@@ -86,8 +163,9 @@ class _Checker:
             valid = []
             for i, dep in enumerate(step.needs):
                 if dep == name:
-                    self.report(path, "a step cannot need itself", field="needs")
+                    self.report(path, "a step cannot need itself", field="needs", structural=True)
                 elif dep not in steps:
+                    self.structural = True
                     where = step_doc_path(self.pipeline, path) + ("needs", i)
                     self.problems.append(
                         Diagnostic(
@@ -102,7 +180,13 @@ class _Checker:
             needs[name] = valid
         cycle = find_cycle(names, needs)
         if cycle:
-            self.report(block + (cycle[0],), f"the steps form a cycle: {' -> '.join(cycle)}", field="needs", key=True)
+            self.report(
+                block + (cycle[0],),
+                f"the steps form a cycle: {' -> '.join(cycle)}",
+                field="needs",
+                key=True,
+                structural=True,
+            )
 
     def check_composite_names(self, path: Path, step: Step) -> None:
         doc = step_doc_path(self.pipeline, path)
@@ -133,6 +217,7 @@ class _Checker:
                 known = list(index.visible(path))
                 hint = did_you_mean(ref, known) or (f"visible here: {', '.join(known)}" if known else None)
             doc = step_doc_path(self.pipeline, path) + field
+            self.structural = True
             self.problems.append(
                 Diagnostic(
                     f"{'.'.join(field)} names '{ref}', which no parameter or upstream step provides",
@@ -151,18 +236,25 @@ class _Checker:
             )
 
 
-def validate(pipeline: Pipeline, source: SourceMap) -> Index:
-    """Check the pipeline; raise a TranspileError listing every problem, else return its Index."""
+def check(pipeline: Pipeline, source: SourceMap) -> tuple[Index, list[Diagnostic], bool]:
+    """Every semantic problem of the pipeline: (its Index, the problems, whether any is structural)."""
     checker = _Checker(pipeline, source)
+    for name in pipeline.parameters:
+        checker.reserved(name, ("parameters", name), None, "parameter")
     for block, steps in walk_blocks(pipeline):
         checker.check_block(block, steps)
     for located in walk(pipeline):
         checker.check_step(located.path, located.step)
         checker.check_composite_names(located.path, located.step)
-    if checker.problems:
-        raise TranspileError(checker.problems)
     index = Index.build(pipeline)
     checker.check_references(index)
-    if checker.problems:
-        raise TranspileError(checker.problems)
+    checker.check_top_returns(index)
+    return index, checker.problems, checker.structural
+
+
+def validate(pipeline: Pipeline, source: SourceMap) -> Index:
+    """Check the pipeline; raise a TranspileError listing every problem, else return its Index."""
+    index, problems, _ = check(pipeline, source)
+    if problems:
+        raise TranspileError(problems)
     return index
