@@ -30,9 +30,17 @@ _FACTORS |= {f"{u}i": 1024 ** (n + 1) for n, u in enumerate("KMGTPE")}
 START_MARGIN = 60  # seconds added to a job's --time for the entrypoint's start and the store's I/O
 
 
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
 def q(text: str) -> str:
-    """A shell word that is exactly `text` (single-quoted unless plainly safe)."""
-    return shlex.quote(text)
+    """A bash word that is exactly `text`: single-quoted unless plainly safe; with control characters, an
+    ANSI-C `$'...'` string whose escapes keep the script readable and on one line."""
+    if not any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return shlex.quote(text)
+    return (
+        "$'" + "".join(_ESCAPES.get(c, f"\\x{ord(c):02x}" if ord(c) < 32 or ord(c) == 127 else c) for c in text) + "'"
+    )
 
 
 def words(items) -> str:
