@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from tests.conftest import REPO, SAMPLES, run_cli
 from tests.support.hostile import NAMES, VALUES
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
-from tests.support.slurm_cluster import SlurmUnavailable, ensure_installed, start_cluster
+from tests.support.slurm_cluster import SlurmUnavailable, ensure_installed, shared_cluster
 from transpile.backends.slurm import cpus, megabytes, q, time_limit
 from transpile.plan.model import Retries
 from transpile.plan.model import Settings as StepSettings
@@ -39,14 +40,17 @@ def _unavailable(reason: str):
 @pytest.fixture(scope="session")
 def slurm(tmp_path_factory):
     """A one-node cluster for the whole session; its environment (SLURM_CONF, this tree on PYTHONPATH)."""
-    try:
-        cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
-    except SlurmUnavailable as exc:
-        _unavailable(str(exc))
-    env = dict(cluster.env)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    yield env
-    cluster.stop()
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by the session's workers
+    with ExitStack() as stack:
+        try:
+            cluster = stack.enter_context(shared_cluster(base / "slurm"))
+        except SlurmUnavailable as exc:
+            _unavailable(str(exc))
+        env = dict(cluster.env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        yield env
 
 
 @pytest.fixture(scope="session")
@@ -112,8 +116,13 @@ def run_both(
     return done, run
 
 
-def queue(env: dict) -> str:
-    return subprocess.run(["squeue", "-h", "-o", "%i %j %T"], env=env, capture_output=True, text=True).stdout
+def left_in_queue(run: RunStore, env: dict) -> set[str]:
+    """The run's jobs still pending or running."""
+    ours = set()
+    for listing in [*(run.run_dir / "slurm" / "jobs").iterdir(), run.run_dir / "slurm" / "finalizer"]:
+        ours |= set(listing.read_text().split())
+    queued = subprocess.run(["squeue", "-h", "-o", "%F"], env=env, capture_output=True, text=True, check=True)
+    return ours & set(queued.stdout.split())
 
 
 # -- on the cluster ---------------------------------------------------------------------------------------
@@ -134,7 +143,7 @@ def test_sample_runs_like_transpile_run(project, slurm, sample):
     ] * 3
     assert any(name.startswith("etl-daily.train.xgb.fit-") for name in logs)
     assert not any("hold" in name for name in logs)  # the case not chosen never ran
-    assert queue(slurm).strip() == ""
+    assert left_in_queue(run, slurm) == set()
 
 
 def test_failure_runs_on_failure_and_stops_dependants(project, slurm):
@@ -151,7 +160,7 @@ def test_failure_runs_on_failure_and_stops_dependants(project, slurm):
     assert any(f.startswith("boom:") for f in status["failures"]), status
     logs = [p.name for p in (run.run_dir / "slurm" / "logs").iterdir()]
     assert not any(name.startswith("ops.never-") for name in logs)  # cancelled, never started
-    assert queue(slurm).strip() == ""  # nothing left pending
+    assert left_in_queue(run, slurm) == set()  # nothing left pending
 
 
 NESTED = """

@@ -10,12 +10,15 @@ node is idle and returns a `Cluster` (its `env` holds SLURM_CONF for sbatch/sque
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,3 +181,35 @@ def start_cluster(base: Path) -> Cluster:
     except BaseException:
         cluster.stop()
         raise
+
+
+@contextmanager
+def _locked(base: Path) -> Iterator[Path]:
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / "lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield base / "users"
+
+
+@contextmanager
+def shared_cluster(base: Path) -> Iterator[Cluster]:
+    """One cluster for every process of a test session (pytest-xdist workers share `base`): the first to
+    come starts it, the last to leave stops it. Counted in `base/users` under a file lock."""
+    with _locked(base) as users_file:
+        users = int(users_file.read_text()) if users_file.is_file() else 0
+        generation = len(list(base.glob("cluster-*")))
+        if users == 0:
+            cluster = start_cluster(base / f"cluster-{generation}")
+        else:
+            current = base / f"cluster-{generation - 1}"
+            cluster = Cluster(current, {**os.environ, "SLURM_CONF": str(current / "slurm.conf")})
+        users_file.write_text(str(users + 1))
+    try:
+        yield cluster
+    finally:
+        with _locked(base) as users_file:
+            users = int(users_file.read_text()) - 1
+            users_file.write_text(str(users))
+            if users == 0:
+                current = base / f"cluster-{len(list(base.glob('cluster-*'))) - 1}"
+                Cluster(current, {}, [current / "slurmd.pid", current / "slurmctld.pid", current / "munged.pid"]).stop()
