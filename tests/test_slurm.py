@@ -163,6 +163,42 @@ def test_failure_runs_on_failure_and_stops_dependants(project, slurm):
     assert left_in_queue(run, slurm) == set()  # nothing left pending
 
 
+ITEM_FAILS = """
+name: itemfails
+parameters: {xs: [0, 1, 2]}
+steps:
+  m:
+    map:
+      over: xs
+      as: x
+      steps:
+        sq: {shell: '[ "$x" != 1 ] && echo $((x * x)) > "$TRANSPILE_RETURNS/y"', returns: [y]}
+        inner: {needs: [sq], map: {over: xs, as: z, steps: {deep: {stub: true}}}}
+  side: {shell: 'sleep 2'}
+  after_side: {needs: [side], stub: true}
+  end: {needs: [m, after_side], stub: true}
+on_failure:
+  steps: {first: {stub: true}, second: {needs: [first], shell: 'exit 1'}, third: {needs: [second], stub: true}}
+"""
+
+
+def test_a_failed_item_stops_the_run_and_leaves_nothing_pending(project, slurm):
+    (project / "f.yaml").write_text(ITEM_FAILS)
+    done = submit(compile_script(project, "f.yaml"), slurm, "--run-id", "s1", "--wait", cwd=project)
+    assert done.returncode == 1 and "run s1 failed" in done.stdout, done.stderr[-3000:]
+    run = RunStore(project / "store", "s1")
+    results = outcomes(run)
+    assert "m@1/sq" not in results and not any(k.startswith("m@1/inner") for k in results)
+    assert "end" not in results and run.attempts("end") == []
+    status = json.loads((run.run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and status["on_failure_ran"] is True
+    assert status["failures"][0].startswith("m/sq [1]:"), status
+    # on_failure's own failure stops only its dependants, and the run still ends
+    assert "on_failure/first" in results and "on_failure/second" not in results
+    assert run.attempts("on_failure/third") == []
+    assert left_in_queue(run, slurm) == set()
+
+
 NESTED = """
 name: nested
 parameters: {groups: [[1, 2], [3]], modes: [fast, slow, fast]}
