@@ -39,6 +39,29 @@ class VolumeConfig(_Model):
     emit_claim: bool = Field(False, description="Write the PersistentVolumeClaim manifest beside the spec.")
 
 
+class SlurmConfig(_Model):
+    """Settings of the SLURM target (`transpile compile -t slurm`): where its jobs go and what they read."""
+
+    partition: str | None = Field(None, description="sbatch --partition of every job.")
+    account: str | None = Field(None, description="sbatch --account of every job.")
+    qos: str | None = Field(None, description="sbatch --qos of every job.")
+    options: tuple[str, ...] = Field(
+        (), description="More sbatch options for every job, each one word, e.g. `--constraint=avx2`."
+    )
+    secrets_dir: str = Field(
+        "~/.transpile/secrets",
+        description="A step's secret key is read from the file SECRETS_DIR/<secret>/<key> (mode 600).",
+    )
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, options: tuple[str, ...]) -> tuple[str, ...]:
+        for option in options:
+            if not option.startswith("-"):
+                raise ValueError(f"sbatch option {option!r} must start with '-' (one option per item)")
+        return options
+
+
 class DeployConfig(_Model):
     """Where and how a compiled pipeline runs."""
 
@@ -60,6 +83,7 @@ class DeployConfig(_Model):
     )
     working_dir: str | None = Field(None, description="Working directory of every container.")
     command: tuple[str, ...] = Field(("transpile",), min_length=1, description="How the image runs transpile.")
+    slurm: SlurmConfig | None = Field(None, description="Settings of the SLURM target.")
 
     @field_validator("labels")
     @classmethod

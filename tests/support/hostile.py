@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # Values for parameters, env values, map items and switch keys.
 VALUES: tuple[str, ...] = (
-    "it's \"quoted\" \\ back\\slash",
+    'it\'s "quoted" \\ back\\slash',
     "$(touch /tmp/pwned) `id` ${HOME} $HOME",
     "{{workflow.name}} | {{inputs.parameters.node}} | {{=1+1}}",
     "{{item}} {{inputs.parameters.indices}} {{workflow.parameters.x}}",

@@ -14,6 +14,7 @@ BUILTIN: dict[str, str] = {
     "argo": "transpile.backends.argo:ArgoBackend",
     "airflow": "transpile.backends.airflow:AirflowBackend",
     "prefect": "transpile.backends.prefect:PrefectBackend",
+    "slurm": "transpile.backends.slurm:SlurmBackend",
 }
 
 
