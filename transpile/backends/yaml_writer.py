@@ -51,7 +51,10 @@ def scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return json.dumps(value)
+        text = json.dumps(value)
+        mantissa, e, exponent = text.partition("e")
+        # YAML 1.1 readers (PyYAML, kubectl's go-yaml) read `1e-05` as a string: give the mantissa a dot.
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
     return _string(str(value))
 
 
