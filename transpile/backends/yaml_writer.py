@@ -51,6 +51,8 @@ def scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return ".nan" if value != value else ("-.inf" if value < 0 else ".inf")
         text = json.dumps(value)
         mantissa, e, exponent = text.partition("e")
         # YAML 1.1 readers (PyYAML, kubectl's go-yaml) read `1e-05` as a string: give the mantissa a dot.
