@@ -14,6 +14,7 @@ from transpile.backends.base import EmitOptions
 from transpile.compiler import compile_data, compile_pipeline
 from transpile.config import DeployConfig, VolumeConfig
 from transpile.frontends.yaml import load_yaml_document
+from transpile.plan.lower import lower
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +25,7 @@ def _crds():
 def emit_text(text: str, config: DeployConfig | None = None, with_claim: bool = False) -> str:
     data, source = load_yaml_document(text, "test.yaml")
     compiled = compile_data(data, source, "test.yaml")
-    return ArgoBackend().emit(compiled, config or DeployConfig(), EmitOptions(with_claim=with_claim))
+    return ArgoBackend().emit(lower(compiled, config or DeployConfig()), EmitOptions(with_claim=with_claim))
 
 
 def templates_of(doc: dict) -> dict[str, dict]:
@@ -39,9 +40,7 @@ def test_sample_is_accepted():
 
 
 def test_sample_structure_matches_pipeline():
-    doc = check_argo_documents(ArgoBackend().emit(compile_pipeline("samples/etl.yaml"), DeployConfig(), EmitOptions()))[
-        0
-    ]
+    doc = check_argo_documents(ArgoBackend().emit(lower(compile_pipeline("samples/etl.yaml")), EmitOptions()))[0]
     assert doc["metadata"]["name"] == "etl-daily"
     assert doc["spec"]["arguments"]["parameters"] == [
         {"name": "date", "value": "2026-01-01"},
