@@ -91,7 +91,7 @@ def test_entrypoint_command_is_documented_and_fixed():
     assert args[0] == "execute-node"
     for flag in ("--pipeline", "--hash", "--store", "--run-id", "--node", "--indices"):
         assert flag in args
-    assert args[-2:] == ["-p", "x={{workflow.parameters.x}}"]
+    assert args[-2:] == ["--param-b64", "x={{=sprig.b64enc(workflow.parameters['x'])}}"]
 
 
 @pytest.mark.parametrize(

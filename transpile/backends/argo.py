@@ -48,11 +48,12 @@ def _volumes(plan: Plan) -> tuple[tuple[m.Volume, ...], tuple[m.ClaimTemplate, .
 
 
 def _arguments(plan: Plan, refusals: Refusals) -> m.Arguments | None:
-    """The pipeline's parameters with their declared values, as Argo's workflow arguments."""
+    """The pipeline's parameters with their declared values, as Argo's workflow arguments (a value holding
+    `{{` in the inert form `params.argo_safe` gives, since Argo substitutes tags in the spec too)."""
     parameters = []
     for name, value in plan.parameters.items():
         try:
-            text = params.encode(value)
+            text = params.argo_safe(params.encode(value))
         except ValueError:
             refusals.unsupported("this parameter's value is not JSON (NaN or Infinity)", doc=("parameters", name))
             continue

@@ -120,6 +120,49 @@ def retry_strategy(settings: Settings) -> m.RetryStrategy | None:
     return m.RetryStrategy(limit=retries.limit, retry_policy="Always", backoff=backoff)
 
 
+TAG = "{{"
+_TAG_MESSAGE = "{what} holds '{{{{', which Argo would read as its own template syntax"
+
+
+def _tagged(values: dict[str, str] | None) -> list[str]:
+    return [k for k, v in (values or {}).items() if TAG in k or TAG in v]
+
+
+def refuse_tags(refusals: Refusals, step: Step, settings: Settings) -> None:
+    """Refuse `{{` in a step's settings that reach a template as they are (Argo cannot be told to leave them)."""
+    found: list[tuple[str, tuple[str | int, ...]]] = []
+    if settings.image and TAG in settings.image:
+        found.append(("the image", ("image",)))
+    found += [("a node_selector entry", ("node_selector", k)) for k in _tagged(settings.node_selector)]
+    for i, secret in enumerate(settings.secrets or ()):
+        if TAG in secret.secret or TAG in secret.key:
+            found.append(("a secret's name or key", ("secrets", i)))
+    for i, toleration in enumerate(settings.tolerations or ()):
+        if any(TAG in str(v) for v in (toleration.key, toleration.value, toleration.operator, toleration.effect) if v):
+            found.append(("a toleration", ("tolerations", i)))
+    for what, doc in found:
+        refusals.unsupported(
+            _TAG_MESSAGE.format(what=what), step, doc=doc, hint="Argo has no escaping for '{{' in this field"
+        )
+
+
+def refuse_deploy_tags(refusals: Refusals, plan: Plan) -> None:
+    """Refuse `{{` in the deploy settings every pod's template carries."""
+    deploy, volume = plan.deploy, plan.deploy.volume
+    fields = {
+        "command": " ".join(deploy.command),
+        "working_dir": deploy.working_dir,
+        "pipeline_file": deploy.pipeline_file,
+        "volume.claim": volume.claim,
+        "volume.mount_path": volume.mount_path,
+        "volume.storage_class": volume.storage_class,
+        "service_account": deploy.service_account,
+    }
+    for name, value in fields.items():
+        if value and TAG in value:
+            refusals.unsupported(_TAG_MESSAGE.format(what=f"the deploy config's `{name}`"))
+
+
 class TemplateBuilder:
     """Builds the templates of a plan; what Argo cannot express is refused through `refusals`."""
 
@@ -164,16 +207,15 @@ class TemplateBuilder:
                 "--indices",
                 INDICES,
             ]
-            for name in self.plan.parameters:
-                args += ["-p", f"{name}={{{{workflow.parameters.{name}}}}}"]
+            for name in self.plan.parameters:  # computed by Argo as base64: no templating pass can alter it
+                args += ["--param-b64", f"{name}={{{{=sprig.b64enc(workflow.parameters['{name}'])}}}}"]
             self._args = tuple(args)
         return self._args
 
     def container(self, image: str, settings: Settings | None, extra_args: tuple[str, ...] = ()) -> m.Container:
-        env: list[m.EnvVar] = []
+        env: list[m.EnvVar] = []  # plain env values are applied by the entrypoint from the plan, never templated
         needs = None
         if settings is not None:
-            env += [m.EnvVar(name=k, value=v) for k, v in (settings.env or {}).items()]
             env += [
                 m.EnvVar(
                     name=s.env,
@@ -195,6 +237,7 @@ class TemplateBuilder:
     def task_template(self, step: Step) -> str:
         settings = step.settings or Settings()
         image = self.refusals.require_image(settings.image, step)
+        refuse_tags(self.refusals, step, settings)
         signature = settings_signature(image, settings)
         if signature in self.task_templates:
             return self.task_templates[signature]
@@ -217,6 +260,10 @@ class TemplateBuilder:
         name = self.reserve("control", "@control")
         if self.templates[name] is None:
             image = self.refusals.require_image(self.plan.control.image, None)
+            if TAG in image:
+                self.refusals.unsupported(
+                    _TAG_MESSAGE.format(what="the control nodes' image"), doc=("defaults", "image")
+                )
             self.templates[name] = m.Template(
                 name=name,
                 inputs=m.Inputs(parameters=(m.Parameter(name="node"), m.Parameter(name="indices", default=""))),
@@ -328,6 +375,7 @@ class TemplateBuilder:
         return name
 
     def build(self) -> Built:
+        refuse_deploy_tags(self.refusals, self.plan)
         self.reserve("main", "block:")
         self.block_template((), self.plan.steps, _Context(nested=False, in_map=False, here=""))
         on_exit = self.exit_handler()
