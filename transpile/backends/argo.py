@@ -11,7 +11,7 @@ from typing import Any
 
 from transpile.backends import argo_models as m
 from transpile.backends.argo_build import VOLUME, build_templates
-from transpile.backends.argo_split import cut_dags, link, partition
+from transpile.backends.argo_split import cut_dags, json_size, link, partition
 from transpile.backends.base import EmitOptions, Refusals, Unsupported
 from transpile.backends.yaml_writer import dump_all
 from transpile.ir.names import fit
@@ -61,6 +61,16 @@ def _arguments(plan: Plan, refusals: Refusals) -> m.Arguments | None:
     return m.Arguments(parameters=tuple(parameters)) if parameters else None
 
 
+DEFAULT_OBJECT_BYTES = 240 * 1024  # fits plain `kubectl apply` (annotations up to 256 KiB in all) with margin
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _annotation_bytes(annotations: dict[str, str]) -> int:
+    """What kubectl's last-applied annotation adds beside the object's JSON: its key, a newline, and the
+    object's own annotations counted a second time (the API server limits all annotations together)."""
+    return len(LAST_APPLIED) + 1 + sum(len(k) + len(v.encode("utf-8")) for k, v in annotations.items())
+
+
 def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowTemplate], dict[int, Any]]:
     """The WorkflowTemplates (several, wired with templateRef, when one would exceed a limit) and the memo
     of their already converted parts."""
@@ -68,27 +78,21 @@ def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowT
     arguments = _arguments(plan, refusals)
     refusals.check()
     cut_dags(built)
-    groups = partition(built)
     deploy = plan.deploy
     volumes, claims = _volumes(plan)
+    labels = dict(plan.labels)
     annotations = {"transpile.io/pipeline-hash": plan.hash}
     if plan.description:
         annotations["workflows.argoproj.io/description"] = plan.description
-    names = [plan.name] + [
-        fit(f"{plan.name}-part-{i}", NAME_LIMIT, salt=f"{plan.name}@{i}") for i in range(1, len(groups))
-    ]
-    home = {t.name: names[i] for i, group in enumerate(groups) for t in group if t.dag is not None}
-    labels = dict(plan.labels)
-    documents = []
-    for i, group in enumerate(groups):
-        local = {t.name for t in group}
-        templates = tuple(link(t, home, local) for t in group)
-        if i == 0:
+    library_annotations = {**annotations, "transpile.io/part-of": plan.name}
+
+    def document(name: str, templates: tuple[m.Template, ...], on_exit: str | None, main: bool) -> m.WorkflowTemplate:
+        if main:
             ttl = deploy.ttl
             spec = m.WorkflowSpec(
                 entrypoint="main",
                 arguments=arguments,
-                on_exit=built.on_exit,
+                on_exit=on_exit,
                 service_account_name=deploy.service_account,
                 parallelism=deploy.parallelism,
                 ttl_strategy=m.TTLStrategy(seconds_after_completion=ttl) if ttl is not None else None,
@@ -97,14 +101,44 @@ def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowT
                 volume_claim_templates=claims,
                 templates=templates,
             )
-            part_annotations = annotations
         else:  # a library of templates: the same parameters and volumes, so it validates on its own
             spec = m.WorkflowSpec(
                 arguments=arguments, volumes=volumes, volume_claim_templates=claims, templates=templates
             )
-            part_annotations = {**annotations, "transpile.io/part-of": plan.name}
-        metadata = m.ObjectMeta(name=names[i], namespace=deploy.namespace, labels=labels, annotations=part_annotations)
-        documents.append(m.WorkflowTemplate(metadata=metadata, spec=spec))
+        metadata = m.ObjectMeta(
+            name=name,
+            namespace=deploy.namespace,
+            labels=labels,
+            annotations=annotations if main else library_annotations,
+        )
+        return m.WorkflowTemplate(metadata=metadata, spec=spec)
+
+    budget = deploy.max_object_bytes or DEFAULT_OBJECT_BYTES
+    templates_key = len(',"templates":[]')
+    main_room = budget - json_size(document(plan.name, (), built.on_exit, True).to_data()) - templates_key
+    main_room -= _annotation_bytes(annotations)
+    library_room = budget - json_size(document(plan.name, (), None, False).to_data()) - templates_key
+    library_room -= _annotation_bytes(library_annotations) + NAME_LIMIT - len(plan.name)
+    groups, sizes = partition(built, lambda i: library_room if i else main_room)
+    for i, size in enumerate(sizes):
+        room = library_room if i else main_room
+        if size > room:
+            refusals.unsupported(
+                f"one object of the Argo spec would take {budget - room + size:,} bytes, over the budget of"
+                f" {budget:,} (split.max_object_bytes)",
+                hint="raise `split.max_object_bytes` in the deploy config (up to 1 MiB, for `kubectl apply"
+                " --server-side` or `transpile submit`), or shorten the largest parameter values",
+            )
+            refusals.check()
+    names = [plan.name] + [
+        fit(f"{plan.name}-part-{i}", NAME_LIMIT, salt=f"{plan.name}@{i}") for i in range(1, len(groups))
+    ]
+    home = {t.name: names[i] for i, group in enumerate(groups) for t in group if t.dag is not None}
+    documents = []
+    for i, group in enumerate(groups):
+        local = {t.name for t in group}
+        templates = tuple(link(t, home, local) for t in group)
+        documents.append(document(names[i], templates, built.on_exit, i == 0))
     return documents, built.memo
 
 

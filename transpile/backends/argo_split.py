@@ -2,12 +2,14 @@
 
 Two cuts: a DAG over 200 tasks becomes, in topological order, nested part templates of at most 200
 tasks each; then the templates are packed into WorkflowTemplates of at most 200 templates and a byte
-budget each, wired with templateRef where a DAG uses a DAG held by another WorkflowTemplate.
+budget each (by default one that plain `kubectl apply` accepts: it stores the whole object in an
+annotation limited to 256 KiB), wired with templateRef where a DAG uses a DAG of another object.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,8 +20,6 @@ from transpile.ir.graph import toposort
 
 MAX_DAG_TASKS = 200
 MAX_TEMPLATES = 200  # per WorkflowTemplate (v4 full CRD)
-MAX_OBJECT_BYTES = 800 * 1024  # templates' JSON per WorkflowTemplate: objects stay well under 1 MiB
-REF_ALLOWANCE = 64  # bytes per template for a templateRef its tasks may gain when linked
 
 
 def _deps(tasks: tuple[m.DAGTask, ...] | list[m.DAGTask]) -> dict[str, list[str]]:
@@ -71,12 +71,23 @@ def cut_dags(built: Built) -> None:
         built.templates[template.name] = replace(template, dag=m.DAGTemplate(tuple(tasks)))
 
 
-def partition(built: Built) -> list[list[m.Template]]:
-    """Groups of at most MAX_TEMPLATES templates and MAX_OBJECT_BYTES of JSON each.
+def json_size(data: Any) -> int:
+    """Bytes of `data` as compact JSON the way kubectl stores it (Go escapes `<`, `>`, `&` as \\u003c...);
+    non-ASCII counted as \\uXXXX escapes, an upper bound of its UTF-8."""
+    text = json.dumps(data, separators=(",", ":"))
+    return len(text) + 5 * (text.count("&") + text.count("<") + text.count(">"))
+
+
+REF_EXTRA = json_size({"templateRef": {"name": "x" * 63, "template": ""}}) - json_size({"template": ""})
+
+
+def partition(built: Built, capacity: Callable[[int], int]) -> tuple[list[list[m.Template]], list[int]]:
+    """Groups of at most MAX_TEMPLATES templates whose JSON fits `capacity(i)` bytes for group i, and
+    each group's size (over its capacity only when one DAG with its containers is larger on its own).
 
     DAG templates are packed greedily in order (the entrypoint and the exit handler first); each group
     carries its own copy of the container templates its DAGs use, so only DAG-to-DAG references
-    cross WorkflowTemplates (through templateRef).
+    cross WorkflowTemplates (through templateRef, counted at its largest for every task using a DAG).
     """
     templates = list(built.templates.values())
     memo: dict[int, Any] = built.memo
@@ -85,7 +96,10 @@ def partition(built: Built) -> list[list[m.Template]]:
     first = {"main", built.on_exit}
     dags = [t for t in templates if t.dag is not None and t.name in first]
     dags += [t for t in templates if t.dag is not None and t.name not in first]
-    size_of = {t.name: len(json.dumps(to_data(t, memo), separators=(",", ":"))) + REF_ALLOWANCE for t in templates}
+    size_of = {t.name: json_size(to_data(t, memo)) + 1 for t in templates}
+    for dag in dags:
+        assert dag.dag is not None
+        size_of[dag.name] += REF_EXTRA * sum(1 for task in dag.dag.tasks if task.template not in leaves)
     groups: list[dict[str, m.Template]] = [{}]
     sizes = [0]
     for dag in dags:
@@ -93,14 +107,15 @@ def partition(built: Built) -> list[list[m.Template]]:
         used = [leaves[task.template] for task in dag.dag.tasks if task.template in leaves]
         new = {t.name: t for t in [dag, *used] if t.name not in groups[-1]}
         extra = sum(size_of[name] for name in new)
-        if groups[-1] and (len(groups[-1]) + len(new) > MAX_TEMPLATES or sizes[-1] + extra > MAX_OBJECT_BYTES):
+        full = len(groups[-1]) + len(new) > MAX_TEMPLATES or sizes[-1] + extra > capacity(len(groups) - 1)
+        if groups[-1] and full:
             groups.append({})
             sizes.append(0)
             new = {t.name: t for t in [dag, *used]}
             extra = sum(size_of[name] for name in new)
         groups[-1].update(new)
         sizes[-1] += extra
-    return [sorted(group.values(), key=lambda t: position[t.name]) for group in groups]
+    return [sorted(group.values(), key=lambda t: position[t.name]) for group in groups], sizes
 
 
 def link(template: m.Template, home: dict[str, str], local: set[str]) -> m.Template:
