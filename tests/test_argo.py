@@ -14,6 +14,7 @@ from transpile.backends.base import EmitOptions
 from transpile.compiler import compile_data, compile_pipeline
 from transpile.config import DeployConfig, VolumeConfig
 from transpile.frontends.yaml import load_yaml_document
+from transpile.plan.lower import lower
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +25,7 @@ def _crds():
 def emit_text(text: str, config: DeployConfig | None = None, with_claim: bool = False) -> str:
     data, source = load_yaml_document(text, "test.yaml")
     compiled = compile_data(data, source, "test.yaml")
-    return ArgoBackend().emit(compiled, config or DeployConfig(), EmitOptions(with_claim=with_claim))
+    return ArgoBackend().emit(lower(compiled, config or DeployConfig()), EmitOptions(with_claim=with_claim))
 
 
 def templates_of(doc: dict) -> dict[str, dict]:
@@ -39,9 +40,7 @@ def test_sample_is_accepted():
 
 
 def test_sample_structure_matches_pipeline():
-    doc = check_argo_documents(ArgoBackend().emit(compile_pipeline("samples/etl.yaml"), DeployConfig(), EmitOptions()))[
-        0
-    ]
+    doc = check_argo_documents(ArgoBackend().emit(lower(compile_pipeline("samples/etl.yaml")), EmitOptions()))[0]
     assert doc["metadata"]["name"] == "etl-daily"
     assert doc["spec"]["arguments"]["parameters"] == [
         {"name": "date", "value": "2026-01-01"},
@@ -92,7 +91,7 @@ def test_entrypoint_command_is_documented_and_fixed():
     assert args[0] == "execute-node"
     for flag in ("--pipeline", "--hash", "--store", "--run-id", "--node", "--indices"):
         assert flag in args
-    assert args[-2:] == ["-p", "x={{workflow.parameters.x}}"]
+    assert args[-2:] == ["--param-b64", "x={{=sprig.b64enc(workflow.parameters['x'])}}"]
 
 
 @pytest.mark.parametrize(
@@ -170,3 +169,36 @@ def test_digit_leading_and_colliding_template_names():
     tasks = templates_of(doc)["main"]["dag"]["tasks"]
     assert tasks[0]["name"] == "s-1st"
     assert tasks[1]["template"] != "main"
+
+
+def emit_error(text: str, flavour: str | None = None) -> str:
+    """The report of a pipeline Argo refuses, through the one emit path (located like any compile error)."""
+    from transpile.emit import emit_files
+    from transpile.errors import TranspileError
+
+    data, source = load_yaml_document(text, "test.yaml")
+    compiled = compile_data(data, source, "test.yaml")
+    with pytest.raises(TranspileError) as caught:
+        emit_files(compiled, DeployConfig(), "argo", EmitOptions(flavour=flavour))
+    return str(caught.value)
+
+
+def test_refusals_are_located_and_never_placeholders():
+    report = emit_error("name: p\nsteps:\n  a: {stub: true}\n  b: {shell: 'true', image: img}\n")
+    assert "no image for this step" in report and "test.yaml:3:3" in report and "missing" not in report
+    control = emit_error(
+        "name: p\nsteps:\n  m: {map: {over: xs, as: x, steps: {a: {stub: true, image: i}}}}\nparameters: {xs: [1]}\n"
+    )
+    assert "control node" in control
+    assert "no flavour 'job'" in emit_error("name: p\ndefaults: {image: i}\nsteps: {a: {stub: true}}\n", "job")
+
+
+def test_argo_backend_reads_only_the_plan():
+    import ast
+    from pathlib import Path
+
+    for module in ("argo", "argo_build", "argo_split", "argo_models", "kube"):
+        tree = ast.parse(Path(f"transpile/backends/{module}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.col_offset == 0}
+        forbidden = {"transpile.passes", "transpile.compiler", "transpile.config", "transpile.ir.models"}
+        assert not {i for i in imported if i and i.startswith(tuple(forbidden))}, module

@@ -20,6 +20,8 @@ from transpile.ir.graph import walk
 from transpile.ir.names import node_id
 
 LIMIT = 1024 * 1024
+ANNOTATIONS_LIMIT = 262_144  # apimachinery TotalAnnotationSizeLimitB
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +33,20 @@ def sizes(documents: list[dict]) -> list[int]:
     return [len(json.dumps(d, separators=(",", ":")).encode()) for d in documents]
 
 
+def last_applied_annotations(document: dict) -> int:
+    """The bytes of all annotations once plain `kubectl apply` stored the object in the last-applied
+    annotation (Go's JSON: compact, UTF-8, `<`, `>`, `&` escaped as 6 bytes; a trailing newline)."""
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    stored = len(text.encode()) + 5 * sum(text.count(c) for c in "<>&") + 1
+    own = sum(len(k) + len(v.encode()) for k, v in document["metadata"].get("annotations", {}).items())
+    return len(LAST_APPLIED) + stored + own
+
+
+def assert_fits_kubectl_apply(documents: list[dict]) -> None:
+    found = [last_applied_annotations(d) for d in documents]
+    assert max(found) < ANNOTATIONS_LIMIT, found
+
+
 def test_ten_thousand_step_chain_splits_into_valid_objects():
     documents = check_argo_documents(emit_text(chain(10_000)), hera=False)
     assert len(documents) >= 2
@@ -38,6 +54,7 @@ def test_ten_thousand_step_chain_splits_into_valid_objects():
         f"chain-10000-part-{i}" for i in range(1, len(documents))
     ]
     assert max(sizes(documents)) < LIMIT
+    assert_fits_kubectl_apply(documents)
     assert documents[0]["spec"]["entrypoint"] == "main"
     assert "entrypoint" not in documents[1]["spec"]
     assert documents[1]["metadata"]["annotations"]["transpile.io/part-of"] == "chain-10000"
@@ -62,7 +79,8 @@ def test_ten_thousand_step_chain_splits_into_valid_objects():
 def test_five_thousand_wide_parallel_is_valid():
     documents = check_argo_documents(emit_text(wide(5_000)), hera=False)
     assert max(sizes(documents)) < LIMIT
-    parallel = next(t for t in documents[0]["spec"]["templates"] if t["name"] == "fan")
+    assert_fits_kubectl_apply(documents)
+    parallel = next(t for d in documents for t in d["spec"]["templates"] if t["name"] == "fan")
     assert len(parallel["dag"]["tasks"]) == 25  # 5,000 branches in 25 nested parts of 200
 
 
@@ -126,3 +144,34 @@ def test_bad_cron_is_a_compile_error(tmp_path):
 def test_output_parses_as_yaml_documents():
     documents = list(yaml.safe_load_all(emit_text(chain(3))))
     assert [d["kind"] for d in documents] == ["WorkflowTemplate"]
+
+
+def test_larger_object_budget_for_server_side_apply():
+    from transpile.config import SplitConfig
+
+    config = DeployConfig(split=SplitConfig(max_object_bytes=1024 * 1024))
+    documents = check_argo_documents(emit_text(chain(10_000), config), hera=False)
+    assert 2 <= len(documents) < 4 and max(sizes(documents)) < LIMIT
+    default = yaml.safe_load_all(emit_text(chain(10_000)))
+    assert len(documents) < len(list(default))
+
+
+@pytest.mark.parametrize("value", ["2000000", "1000", "lots"])
+def test_object_budget_is_validated(tmp_path, value):
+    from tests.conftest import run_cli
+
+    (tmp_path / "p.yaml").write_text("name: p\ndefaults: {image: i}\nsteps: {a: {stub: true}}\n")
+    (tmp_path / "d.yaml").write_text(f"split: {{max_object_bytes: {value}}}\n")
+    result = run_cli("compile", "p.yaml", "-c", "d.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "d.yaml:1" in result.stderr and "max_object_bytes" in result.stderr
+
+
+def test_a_parameter_too_large_for_any_object_is_refused(tmp_path):
+    from tests.conftest import run_cli
+
+    big = "x" * 300_000
+    (tmp_path / "p.yaml").write_text(
+        f"name: p\ndefaults: {{image: i}}\nparameters: {{big: {big}}}\nsteps: {{a: {{stub: true}}}}\n"
+    )
+    result = run_cli("compile", "p.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "split.max_object_bytes" in result.stderr and "Traceback" not in result.stderr

@@ -39,6 +39,22 @@ class VolumeConfig(_Model):
     emit_claim: bool = Field(False, description="Write the PersistentVolumeClaim manifest beside the spec.")
 
 
+ANNOTATION_SAFE_BYTES = 240 * 1024  # plain `kubectl apply`: the last-applied annotation must stay under 256 KiB
+ETCD_SAFE_BYTES = 1024 * 1024  # `kubectl create`, `apply --server-side`, `transpile submit`: etcd's request limit
+
+
+class SplitConfig(_Model):
+    """How large one emitted object may be; bigger specs are split into several (Argo: library templates)."""
+
+    max_object_bytes: int = Field(
+        ANNOTATION_SAFE_BYTES,
+        ge=64 * 1024,
+        le=ETCD_SAFE_BYTES,
+        description="Largest object's compact JSON in bytes: the default fits plain `kubectl apply`; up to 1 MiB "
+        "for teams that only use `kubectl apply --server-side`, `kubectl create` or `transpile submit`.",
+    )
+
+
 class SlurmConfig(_Model):
     """Settings of the SLURM target (`transpile compile -t slurm`): where its jobs go and what they read."""
 
@@ -84,6 +100,7 @@ class DeployConfig(_Model):
     working_dir: str | None = Field(None, description="Working directory of every container.")
     command: tuple[str, ...] = Field(("transpile",), min_length=1, description="How the image runs transpile.")
     slurm: SlurmConfig | None = Field(None, description="Settings of the SLURM target.")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="Object size budget.")
 
     @field_validator("labels")
     @classmethod

@@ -1,10 +1,13 @@
-"""Kubernetes shapes every backend needs from a step's settings, built in one place."""
+"""Kubernetes shapes every backend needs from a step's settings, built in one place.
+
+They read the plan's `Settings` (the IR's settings have the same field names, for backends not yet on the plan).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from transpile.ir.models import Settings
+from transpile.plan.model import Settings
 
 
 def resources(settings: Settings) -> dict[str, dict[str, str]]:

@@ -104,6 +104,7 @@ def _deploy(compiled: Compiled, config: DeployConfig) -> p.Deploy:
         parallelism=config.parallelism,
         ttl=config.ttl,
         slurm=_slurm(config),
+        max_object_bytes=config.split.max_object_bytes,
     )
 
 

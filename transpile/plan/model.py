@@ -221,6 +221,7 @@ class Deploy:
     parallelism: int | None = None
     ttl: int | None = None
     slurm: dict[str, Any] | None = None
+    max_object_bytes: int | None = None  # split.max_object_bytes (None: the backend's default)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,17 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _b64_parameter(text: str) -> tuple[str, str]:
+    """`NAME=BASE64` (Argo pods): the value's text, untouched by Argo's templating, decoded."""
+    from transpile.plan.params import ParameterError, from_base64
+
+    name, value = _parameter(text)
+    try:
+        return name, from_base64(value)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(f"parameter '{name}': {exc}") from None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("execute-node", help="run one node of a compiled pipeline (used inside pods)")
     p.add_argument("--pipeline", required=True, help="pipeline file inside the image")
@@ -47,6 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=_parameter,
         metavar="NAME=VALUE",
         help="a parameter's value for this run (also read from $TRANSPILE_PARAM_<NAME>; -p wins)",
+    )
+    p.add_argument(
+        "--param-b64",
+        action="append",
+        default=[],
+        type=_b64_parameter,
+        metavar="NAME=BASE64",
+        help="a parameter's value as base64 of its text (how Argo pods receive values)",
     )
     p.add_argument("--control-out", type=Path, help="write the map/switch control value to this file")
     p.add_argument("--xcom", nargs="?", const="/airflow/xcom/return.json", type=Path, help="write it as XCom")
@@ -77,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         print("transpile execute-node: give --run-id or set TRANSPILE_RUN_ID", file=sys.stderr)
         return EXIT_BAD_INPUT
     parameters = {name[len(PARAM_ENV) :]: value for name, value in os.environ.items() if name.startswith(PARAM_ENV)}
+    parameters.update(dict(args.param_b64))
     parameters.update(dict(args.param))
     request = NodeRequest(
         pipeline=args.pipeline,

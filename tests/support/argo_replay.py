@@ -1,0 +1,574 @@
+"""A faithful replay of Argo v4.1.2's `{{...}}` substitution and of a run of a compiled spec, for tests.
+
+Substitution as `util/template` does it: the object is JSON-marshalled (Go's escaping), tags are found as
+fasttemplate finds them (`{{` to the next `}}`, an unclosed tag is an error), a simple tag is replaced by
+`strconv.Quote` of its value without the quotes (so control characters become `\\x01`, invalid JSON) or
+written back when unknown (or fails when strict), a `{{=...}}` tag is an expr-lang expression evaluated over
+the expanded map (missing variables leave it as it is), and the result must be valid JSON. A small
+evaluator covers the expressions a spec may hold (members, indexing, sprig's b64enc/b64dec, + - * /); an
+expression it cannot parse is an error, as Argo's compile error is.
+
+A run (`ArgoRun`) follows the controller: globals from the merged arguments, the spec's own substitution
+(`substituteGlobalVariables`, twice with workflowMetadata), then for every DAG task `when` and arguments
+(strict for `tasks.*`), `withParam` expansion (strict), `ProcessArgs` -> `SubstituteParams` (globals and
+`pod.name`/`node.name`, then again with `inputs.parameters.*`), two more passes with a `retryStrategy`, one
+over the pod; each container's command then runs as a local process.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ArgoError(Exception):
+    """What Argo would report: the workflow or the node errors."""
+
+
+# -- Go's JSON and strconv -------------------------------------------------------------------------------
+def go_marshal(value: Any) -> str:
+    """json.Marshal: compact, UTF-8, with `<`, `>`, `&`, U+2028 and U+2029 escaped."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028")):
+        text = text.replace(char, escape)
+    return text.replace("\u2029", "\\u2029")
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(name)
+
+
+def json_valid(text: str) -> bool:
+    """json.Valid: strict JSON (no NaN, no raw control characters in strings, no `\\x` escapes)."""
+    try:
+        json.loads(text, parse_constant=_no_constants)
+    except ValueError:
+        return False
+    return True
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote_inner(text: str) -> str:
+    """strconv.Quote(text) without its quotes."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            out.append(char)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)
+
+
+# -- fasttemplate and util/template ----------------------------------------------------------------------
+def split_tags(text: str) -> list[tuple[str, str | None]]:
+    """(text before, tag) pairs as fasttemplate reads them; the last has tag None."""
+    parts: list[tuple[str, str | None]] = []
+    rest = text
+    while True:
+        start = rest.find("{{")
+        if start < 0:
+            parts.append((rest, None))
+            return parts
+        before, rest = rest[:start], rest[start + 2 :]
+        end = rest.find("}}")
+        if end < 0:
+            raise ArgoError(f"Cannot find end tag='}}}}' in the template starting from {rest[:40]!r}")
+        parts.append((before, rest[:end]))
+        rest = rest[end + 2 :]
+
+
+VARIABLES_TO_CHECK = (
+    "item",
+    "retries",
+    "lastRetry.exitCode",
+    "lastRetry.status",
+    "lastRetry.duration",
+    "lastRetry.message",
+    "workflow.status",
+    "workflow.failures",
+)
+
+
+def replace(text: str, mapping: dict[str, Any], allow_unresolved: bool = True, strict: list[str] | None = None) -> str:
+    """template.Replace (allow_unresolved) / ReplaceStrictAny (strict prefixes) over a JSON document."""
+    if not json_valid(text):
+        raise ArgoError("cannot do template replacements with invalid JSON")
+    if strict:
+        regex: re.Pattern | None = re.compile("^((" + "|".join(map(re.escape, strict)) + "))(\\.|$)")
+        artifacts_ok = True
+    else:
+        regex = None if allow_unresolved else re.compile(".*")
+        artifacts_ok = allow_unresolved
+    out = []
+    for before, tag in split_tags(text):
+        out.append(before)
+        if tag is None:
+            continue
+        if tag.startswith("="):
+            expression = tag[1:].replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&")
+            out.append(_expression(expression, _expand(mapping), regex))
+        else:
+            out.append(_simple(tag, mapping, regex, artifacts_ok))
+    result = "".join(out)
+    if not json_valid(result):
+        raise ArgoError("cannot finish template replacement because the result was invalid JSON")
+    return result
+
+
+def _simple(tag: str, mapping: dict[str, Any], regex: re.Pattern | None, artifacts_ok: bool) -> str:
+    key = tag.strip()
+    if key not in mapping:
+        index = tag.rfind("{{")
+        if index > 0 and tag[index + 2 :] in mapping:
+            nested = mapping[tag[index + 2 :]]
+            if nested is None:
+                raise ArgoError(f"unable to substitute nested tag {{{{{tag}}}}}")
+            if isinstance(nested, str):
+                return "{{" + tag[:index] + go_quote_inner(nested)
+        if regex is not None and regex.match(key) and (not artifacts_ok or ".outputs.artifacts." not in key):
+            raise ArgoError(f"failed to resolve {{{{{tag}}}}}")
+        return "{{" + tag + "}}"
+    value = mapping[key]
+    if not isinstance(value, str):
+        raise ArgoError(f"failed to resolve {{{{{tag}}}}} to string")
+    return go_quote_inner(value)
+
+
+def _expand(mapping: dict[str, Any]) -> dict[str, Any]:
+    """util/expand: dotted keys as nested maps (a key with children loses to them), plus sprig."""
+    keys = sorted(mapping)
+    kept = {k: mapping[k] for i, k in enumerate(keys) if not (i + 1 < len(keys) and keys[i + 1].startswith(k + "."))}
+    env: dict[str, Any] = {}
+    for key, value in kept.items():
+        node = env
+        *parents, last = key.split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node.setdefault(last, value)
+    env["sprig"] = SPRIG
+    return env
+
+
+def _b64dec(text: str) -> str:
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8")
+    except ValueError:
+        return base64.b64decode(text + "==", validate=False).decode("utf-8", "replace")
+
+
+SPRIG = {
+    "b64enc": lambda s: base64.b64encode(str(s).encode("utf-8")).decode("ascii"),
+    "b64dec": _b64dec,
+}
+_MISSING = object()
+
+
+def _has_var(env: dict[str, Any], path: str) -> bool:
+    node: Any = env
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _expression(expression: str, env: dict[str, Any], regex: re.Pattern | None) -> str:
+    unchanged = "{{=" + expression + "}}"
+    try:
+        source = json.loads('"' + expression + '"')
+        tree = Parser(source).parse()
+    except (ValueError, ParseError) as exc:
+        raise ArgoError(f"failed to evaluate expression: {exc}") from None
+    missing = [i for i in identifiers(tree) if not _has_var(env, i)]
+    if regex is not None and any(regex.match(i) for i in missing):
+        raise ArgoError(f"failed to evaluate expression: {missing[0]} is missing")
+    allow = bool(missing) or regex is None
+    if allow and any(i in VARIABLES_TO_CHECK for i in missing):
+        return unchanged
+    try:
+        result = evaluate(tree, env)
+    except EvalError as exc:
+        if allow:
+            return unchanged
+        raise ArgoError(f"failed to evaluate expression: {exc}") from None
+    if result is None:
+        if allow:
+            return unchanged
+        raise ArgoError(f"failed to evaluate expression {expression!r}")
+    marshalled = go_marshal(result)
+    if len(marshalled) > 1 and marshalled[0] == '"' and marshalled[-1] == '"':
+        return marshalled[1:-1]
+    return go_quote_inner(marshalled)
+
+
+# -- a small expr-lang ------------------------------------------------------------------------------------
+class ParseError(Exception):
+    pass
+
+
+class EvalError(Exception):
+    pass
+
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+)|(?P<name>[A-Za-z_$][A-Za-z0-9_$]*)|(?P<str>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+    r"|(?P<op>[-+*/().\[\],]))"
+)
+_KEYWORDS = {"and", "or", "not", "in", "matches", "contains", "startsWith", "endsWith", "let", "if", "else"}
+
+
+class Parser:
+    """expr := term (('+'|'-') term)*; term := unary (('*'|'/') unary)*; unary := '-'? postfix;
+    postfix := primary ('.' name | '[' expr ']' | '(' args ')')*; primary := number | string | name | '(' expr ')'."""
+
+    def __init__(self, text: str):
+        self.tokens: list[tuple[str, Any]] = []
+        pos = 0
+        text = text.rstrip()
+        while pos < len(text):
+            match = _TOKEN.match(text, pos)
+            if not match or match.end() == pos:
+                raise ParseError(f"unexpected {text[pos : pos + 10]!r}")
+            pos = match.end()
+            kind = match.lastgroup
+            value = match.group(kind)
+            if kind == "num":
+                self.tokens.append(("num", int(value)))
+            elif kind == "str":
+                self.tokens.append(("str", json.loads('"' + value[1:-1].replace('"', '\\"') + '"')))
+            elif kind == "name" and value in _KEYWORDS:
+                raise ParseError(f"operator {value!r} not supported by the replay")
+            else:
+                self.tokens.append((kind, value))
+        self.pos = 0
+
+    def peek(self) -> tuple[str, Any] | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self, op: str | None = None) -> tuple[str, Any]:
+        token = self.peek()
+        if token is None or (op is not None and token != ("op", op)):
+            raise ParseError(f"expected {op or 'a token'}, got {token}")
+        self.pos += 1
+        return token
+
+    def parse(self) -> tuple:
+        if not self.tokens:
+            raise ParseError("empty expression")
+        tree = self.expr()
+        if self.peek() is not None:
+            raise ParseError(f"unexpected {self.peek()}")
+        return tree
+
+    def expr(self) -> tuple:
+        node = self.term()
+        while self.peek() in (("op", "+"), ("op", "-")):
+            node = ("bin", self.take()[1], node, self.term())
+        return node
+
+    def term(self) -> tuple:
+        node = self.unary()
+        while self.peek() in (("op", "*"), ("op", "/")):
+            node = ("bin", self.take()[1], node, self.unary())
+        return node
+
+    def unary(self) -> tuple:
+        if self.peek() == ("op", "-"):
+            self.take()
+            return ("bin", "-", ("lit", 0), self.postfix())
+        return self.postfix()
+
+    def postfix(self) -> tuple:
+        node = self.primary()
+        while True:
+            token = self.peek()
+            if token == ("op", "."):
+                self.take()
+                kind, name = self.take()
+                if kind != "name":
+                    raise ParseError("expected a member name")
+                node = ("member", node, ("lit", name))
+            elif token == ("op", "["):
+                self.take()
+                node = ("member", node, self.expr())
+                self.take("]")
+            elif token == ("op", "("):
+                self.take()
+                args = []
+                while self.peek() != ("op", ")"):
+                    args.append(self.expr())
+                    if self.peek() == ("op", ","):
+                        self.take()
+                self.take(")")
+                node = ("call", node, args)
+            else:
+                return node
+
+    def primary(self) -> tuple:
+        kind, value = self.take()
+        if kind in ("num", "str"):
+            return ("lit", value)
+        if kind == "name":
+            return {"nil": ("lit", None), "true": ("lit", True), "false": ("lit", False)}.get(value, ("name", value))
+        if (kind, value) == ("op", "("):
+            node = self.expr()
+            self.take(")")
+            return node
+        raise ParseError(f"unexpected {value!r}")
+
+
+def _member_path(node: tuple) -> str | None:
+    if node[0] == "name":
+        return node[1]
+    if node[0] == "member" and node[2][0] == "lit" and isinstance(node[2][1], str):
+        inner = _member_path(node[1])
+        return f"{inner}.{node[2][1]}" if inner is not None else None
+    return None
+
+
+def identifiers(tree: tuple) -> list[str]:
+    """The identifiers and member paths Argo's identifierVisitor collects."""
+    found: list[str] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        path = _member_path(node) if node[0] in ("name", "member") else None
+        if path is not None and path not in found:
+            found.append(path)
+        if node[0] == "member":
+            stack += [node[1], node[2]]
+        elif node[0] == "bin":
+            stack += [node[2], node[3]]
+        elif node[0] == "call":
+            stack += [node[1], *node[2]]
+    return found
+
+
+def evaluate(node: tuple, env: dict[str, Any]) -> Any:
+    kind = node[0]
+    if kind == "lit":
+        return node[1]
+    if kind == "name":
+        if node[1] not in env:
+            raise EvalError(f"unknown name {node[1]}")
+        return env[node[1]]
+    if kind == "member":
+        base, key = evaluate(node[1], env), evaluate(node[2], env)
+        if isinstance(base, dict):
+            return base.get(key)
+        raise EvalError(f"cannot fetch {key!r} from {type(base).__name__}")
+    if kind == "call":
+        function = evaluate(node[1], env)
+        if not callable(function):
+            raise EvalError("not a function")
+        return function(*(evaluate(a, env) for a in node[2]))
+    left, right = evaluate(node[2], env), evaluate(node[3], env)
+    try:
+        return {"+": lambda: left + right, "-": lambda: left - right, "*": lambda: left * right}.get(
+            node[1], lambda: left // right if isinstance(left, int) and isinstance(right, int) else left / right
+        )()
+    except (TypeError, ZeroDivisionError) as exc:
+        raise EvalError(str(exc)) from None
+
+
+def evaluate_when(text: str) -> bool:
+    """govaluate over the `when` forms a spec uses: `'a' == 'b'` and `'a' != 'b'`."""
+    match = re.fullmatch(r"'([^']*)' (==|!=) '([^']*)'", text)
+    if not match:
+        raise ArgoError(f"unsupported when: {text}")
+    left, op, right = match.groups()
+    return (left == right) if op == "==" else (left != right)
+
+
+# -- a run -----------------------------------------------------------------------------------------------
+@dataclass
+class ArgoRun:
+    """Runs the WorkflowTemplates of a compiled file as Argo would (see the module docstring)."""
+
+    documents: list[dict[str, Any]]
+    cwd: Path
+    workflow_name: str = "wf-1"
+    submitted: dict[str, str] = field(default_factory=dict)  # `argo submit -p NAME=VALUE`
+    commands: list[list[str]] = field(default_factory=list)
+    pods: list[dict[str, Any]] = field(default_factory=list)  # each pod's container after substitution
+
+    def __post_init__(self) -> None:
+        self.library = {
+            d["metadata"]["name"]: {t["name"]: t for t in d["spec"].get("templates", [])}
+            for d in self.documents
+            if d.get("kind") == "WorkflowTemplate"
+        }
+        self.main = next(d for d in self.documents if d.get("spec", {}).get("entrypoint"))
+        self.home = self.main["metadata"]["name"]
+
+    # globals and the spec's own substitution
+    def start(self) -> None:
+        spec = json.loads(json.dumps(self.main["spec"]))
+        declared = spec.get("arguments", {}).get("parameters", [])
+        unknown = set(self.submitted) - {p["name"] for p in declared}
+        assert not unknown, f"unknown parameters {unknown}"
+        merged = [{"name": p["name"], "value": self.submitted.get(p["name"], p.get("value"))} for p in declared]
+        if merged:
+            spec["arguments"] = {"parameters": merged}
+        g: dict[str, Any] = {
+            "workflow.name": self.workflow_name,
+            "workflow.namespace": "argo",
+            "workflow.mainEntrypoint": spec["entrypoint"],
+            "workflow.serviceAccountName": spec.get("serviceAccountName", ""),
+            "workflow.uid": "5b0e6c9f-0000-4000-8000-000000000001",
+            "workflow.creationTimestamp": "2026-01-01T00:00:00Z",
+            "workflow.parameters": go_marshal(merged),
+            "workflow.parameters.json": go_marshal(merged),
+        }
+        for param in merged:
+            g[f"workflow.parameters.{param['name']}"] = param["value"]
+        labels = dict(self.main["metadata"].get("labels", {}))
+        labels.update(spec.get("workflowMetadata", {}).get("labels", {}))
+        g.update({f"workflow.labels.{k}": v for k, v in labels.items()})
+        g.update({f"workflow.annotations.{k}": v for k, v in self.main["metadata"].get("annotations", {}).items()})
+        self.globals = g
+        text = replace(go_marshal({k: v for k, v in spec.items() if k != "templates"}), g)
+        if "workflowMetadata" in spec:  # updateWorkflowMetadata substitutes the spec again with the labels
+            replace(text, {f"workflow.labels.{k}": v for k, v in spec["workflowMetadata"].get("labels", {}).items()})
+        g["workflow.status"] = "Running"
+        g["workflow.duration"] = "1.000000"
+
+    def run(self) -> bool:
+        """The whole run: entrypoint, then the exit handler; True when the entrypoint succeeded."""
+        self.start()
+        ok = self.execute(self.home, self.main["spec"]["entrypoint"], {}, "main")[0]
+        on_exit = self.main["spec"].get("onExit")
+        if on_exit:
+            self.globals["workflow.status"] = "Succeeded" if ok else "Failed"
+            self.execute(self.home, on_exit, {}, "on-exit")
+        return ok
+
+    # templates
+    def execute(self, home: str, name: str, args: dict[str, str], task: str) -> tuple[bool, dict[str, str]]:
+        template = json.loads(json.dumps(self.library[home][name]))
+        inputs = template.get("inputs", {}).get("parameters", [])
+        for param in inputs:  # ProcessArgs: the default, overwritten by the argument
+            if "value" not in param and "default" in param:
+                param["value"] = param["default"]
+            if param["name"] in args:
+                param["value"] = args[param["name"]]
+            if "value" not in param:
+                raise ArgoError(f"inputs.parameters.{param['name']} was not supplied")
+        is_pod = "container" in template
+        local = {"tasks.name": task, "node.name": f"{self.workflow_name}.{task}"}
+        if is_pod and "retryStrategy" not in template:
+            local["pod.name"] = f"{self.workflow_name}-{task}-1"
+        template = self.substitute_params(template, local)
+        if is_pod and "retryStrategy" in template:
+            local.update({"pod.name": f"{self.workflow_name}-{task}-2", "retries": "0"})
+            local.update({f"lastRetry.{k}": v for k, v in (("exitCode", "0"), ("duration", "0"))})
+            local.update({"lastRetry.status": "", "lastRetry.message": ""})
+            template = self.substitute_params(template, local)
+        if is_pod:
+            return self.run_pod(template, local["pod.name"])
+        return self.run_dag(home, template), {}
+
+    def substitute_params(self, template: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
+        """common.SubstituteParams: globals and locals, then again with the inputs."""
+        mapping: dict[str, Any] = {**self.globals, **local}
+        first = replace(go_marshal(template), mapping)
+        replaced = json.loads(first)
+        params = replaced.get("inputs", {}).get("parameters", [])
+        mapping.update({f"inputs.parameters.{p['name']}": p["value"] for p in params})
+        mapping["inputs.parameters"] = go_marshal(params)
+        for out in replaced.get("outputs", {}).get("parameters", []):
+            if out.get("valueFrom", {}).get("path"):
+                mapping[f"outputs.parameters.{out['name']}.path"] = out["valueFrom"]["path"]
+        return json.loads(replace(first, mapping))
+
+    def run_pod(self, template: dict[str, Any], pod_name: str) -> tuple[bool, dict[str, str]]:
+        container = dict(template["container"], name="main")
+        mapping: dict[str, Any] = {**self.globals, "pod.name": pod_name}
+        for param in template.get("inputs", {}).get("parameters", []):
+            mapping[f"inputs.parameters.{param['name']}"] = param["value"]
+        pod = json.loads(replace(go_marshal({"spec": {"containers": [container]}}), mapping))
+        container = pod["spec"]["containers"][0]
+        self.pods.append(container)
+        argv = container["command"] + container.get("args", [])
+        self.commands.append(argv)
+        outputs = template.get("outputs", {}).get("parameters", [])
+        env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", []) if "value" in e}}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        lock_path = Path("/tmp/transpile-test-control.lock")
+        with open(lock_path, "w") as lock:  # control outputs use a fixed path: one writer at a time
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            attempts = int(template.get("retryStrategy", {}).get("limit", 0)) + 1
+            for _ in range(attempts):
+                code = subprocess.run(argv, cwd=self.cwd, env=env, capture_output=True).returncode
+                if code == 0:
+                    break
+            values = {p["name"]: Path(p["valueFrom"]["path"]).read_text() for p in outputs} if code == 0 else {}
+        return code == 0, values
+
+    def run_dag(self, home: str, template: dict[str, Any]) -> bool:
+        tasks = {t["name"]: t for t in template["dag"]["tasks"]}
+        status: dict[str, str] = {}
+        outputs: dict[str, dict[str, str]] = {}
+        while len(status) < len(tasks):
+            progressed = False
+            for name, task in tasks.items():
+                deps = re.findall(r"[A-Za-z0-9][-A-Za-z0-9]*", task.get("depends", ""))
+                if name in status or any(d not in status for d in deps):
+                    continue
+                progressed = True
+                if any(status[d] not in ("Succeeded", "Skipped") for d in deps):  # a bare `X` accepts Skipped
+                    status[name] = "Omitted"
+                    continue
+                status[name] = self.run_task(home, task, outputs)
+            assert progressed, "DAG deadlock"
+        return all(s in ("Succeeded", "Skipped") for s in status.values())
+
+    def run_task(self, home: str, task: dict[str, Any], outputs: dict[str, dict[str, str]]) -> str:
+        scope: dict[str, Any] = dict(self.globals)
+        for other, values in outputs.items():
+            scope.update({f"tasks.{other}.outputs.parameters.{k}": v for k, v in values.items()})
+        if "when" in task:
+            when = json.loads(replace(go_marshal(task["when"]), scope, strict=["tasks", "steps"]))
+            if not evaluate_when(when):
+                return "Skipped"
+        resolved = json.loads(replace(go_marshal(task), scope, strict=["tasks", "steps"]))
+        expanded = [resolved]
+        if "withParam" in resolved:
+            items = json.loads(resolved["withParam"])
+            body = go_marshal(resolved)
+            expanded = []
+            for item in items:
+                text = item if isinstance(item, str) else go_marshal(item)
+                expanded.append(json.loads(replace(body, {**self.globals, "item": text}, allow_unresolved=False)))
+        ok = True
+        for one in expanded:
+            args = {p["name"]: p["value"] for p in one.get("arguments", {}).get("parameters", [])}
+            ref = one.get("templateRef")
+            target_home, target = (ref["name"], ref["template"]) if ref else (home, one["template"])
+            task_ok, values = self.execute(target_home, target, args, one["name"])
+            ok = ok and task_ok
+            outputs[task["name"]] = values
+        return "Succeeded" if ok else "Failed"
