@@ -18,7 +18,7 @@ import yaml
 from tests.conftest import REPO, SAMPLES, run_cli
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
-from tests.support.venvs import engine_venv
+from tests.support.venvs import checkout_env, engine_venv
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
 from transpile.runtime.store import RunStore
@@ -67,6 +67,7 @@ def airflow_env(home: Path, airflow_bin: Path, dags: Path) -> dict[str, str]:
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
         PATH=f"{airflow_bin}{os.pathsep}{env.get('PATH', '')}",
+        **checkout_env(),
     )
     return env
 

@@ -22,7 +22,7 @@ import yaml
 from tests.conftest import SAMPLES, run_cli
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
-from tests.support.venvs import engine_venv
+from tests.support.venvs import checkout_env, engine_venv
 from tests.test_airflow import HOSTILE, assert_ruff_clean, hostile_pipeline
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
@@ -52,7 +52,7 @@ def prefect_api(tmp_path_factory, prefect_bin):
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))
         port = probe_socket.getsockname()[1]
-    env = {**os.environ, **QUIET, "PREFECT_HOME": str(home)}
+    env = {**os.environ, **QUIET, "PREFECT_HOME": str(home), **checkout_env()}
     log = open(home / "server.log", "w")  # noqa: SIM115 - lives as long as the server
     server = subprocess.Popen(
         [str(prefect_bin / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
@@ -92,6 +92,7 @@ def project(tmp_path: Path) -> Path:
 def compile_flow(project: Path, pipeline: str, prefect_bin: Path, *extra: str) -> Path:
     (project / "deploy.yaml").write_text(
         f"working_dir: {project}\ncommand: [{prefect_bin / 'transpile'}]\nvolume: {{mount_path: {project / 'store'}}}\n"
+        "image: example.org/flow:1\n"  # the flow's pod image (prefect.yaml), required
     )
     out = project / "flow"
     result = run_cli(
@@ -102,7 +103,7 @@ def compile_flow(project: Path, pipeline: str, prefect_bin: Path, *extra: str) -
 
 
 def run_flow(flow_file: Path, prefect_bin: Path, api: dict, project: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api | checkout_env()
     return subprocess.run(
         [str(prefect_bin / "python"), str(flow_file)], cwd=project, env=env, capture_output=True, text=True, timeout=600
     )
@@ -215,7 +216,7 @@ def test_job_per_node_manifests_pass_kubernetes_validate(project, prefect_bin, p
     (tmp_path / "nodes.json").write_text(json.dumps(nodes))
     manifests = tmp_path / "manifests"
     manifests.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | prefect_api
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | prefect_api | checkout_env()
     probe = subprocess.run(
         [
             str(prefect_bin / "python"),
@@ -233,7 +234,7 @@ def test_job_per_node_manifests_pass_kubernetes_validate(project, prefect_bin, p
     )
     assert probe.returncode == 0, probe.stderr[-3000:]
     files = sorted(manifests.glob("node-*.yaml"))
-    task_shapes = len(re.findall(r'^    "task-', next(out.glob("*_flow.py")).read_text(), re.M))
+    task_shapes = len(re.findall(r'^        "task-', next(out.glob("*_flow.py")).read_text(), re.M))
     assert task_shapes == 2  # the GPU fit and everything else
     assert len(nodes) == 12 and len(files) == sum(1 if control else task_shapes for _, _, control in nodes)
     validate = shutil.which("kubernetes-validate") or str(Path(sys.executable).parent / "kubernetes-validate")

@@ -2,10 +2,10 @@
 
     python prefect_probe.py FLOW_FILE NODES_JSON PREFECT_YAML BASE_JOB_TEMPLATE OUT_DIR
 
-Writes Job manifests from the flow's own `job_manifest()` for the node instances listed in NODES_JSON
-(`[[node, indices, control], ...]`), a task node once per settings entry, and the flow-pod Job that
-Prefect's Kubernetes worker would create from the base job template and the deployment's job variables
-(rendered by prefect-kubernetes itself).
+Writes Job manifests from `transpile.runtime.prefect_tasks.job_manifest()` with the flow's SPEC for the
+node instances listed in NODES_JSON (`[[node, indices, control], ...]`), a task node once per settings
+entry, and the flow-pod Job that Prefect's Kubernetes worker would create from the base job template and
+the deployment's job variables (rendered by prefect-kubernetes itself).
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ def main() -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules["generated_flow"] = module  # dataclasses look their module up while the file executes
     spec.loader.exec_module(module)
+    from transpile.runtime.prefect_tasks import job_manifest
+
     out_dir = Path(out)
     params = {"sample": "value"}
     count = 0
     for node, indices, control in json.loads(Path(nodes_file).read_text()):
         # every settings entry a node of its kind may use, so each distinct pod shape is checked
-        for settings in ["control"] if control else [n for n in module.SETTINGS if n != "control"]:
-            manifest = module.job_manifest(node, indices, "run-1", params, settings, control)
+        for settings in ["control"] if control else [n for n in module.SPEC.settings if n != "control"]:
+            manifest = job_manifest(module.SPEC, node, indices, "run-1", params, settings, control)
             (out_dir / f"node-{count:03d}.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
             count += 1
 

@@ -87,7 +87,7 @@ def render(template: str, context: dict[str, Any]) -> str:
     """Render one of the shipped jinja2 templates; every value in `context` is already Python source."""
     import jinja2
 
-    from transpile.resources import templates_dir
+    from transpile.package_data import templates_dir
 
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
