@@ -130,9 +130,7 @@ class _FlowBuilder:
         if step.map is not None:
             items = py(self.task_name(path, "items"))
             listed = self.variable("instances")
-            lines.append(
-                f"{pad}f[{items}], {listed} = run.fan_out({items}, {py(step.id)}, wait_for={wait}{where})"
-            )
+            lines.append(f"{pad}f[{items}], {listed} = run.fan_out({items}, {py(step.id)}, wait_for={wait}{where})")
             lines.append(f"{pad}f[{key}] = list(f[{items}])")
             leaves = self.block(lines, indent, path, step.map.steps, f"f[{items}]", listed)
             for leaf in leaves:
@@ -147,9 +145,7 @@ class _FlowBuilder:
         assert step.switch is not None
         select = py(self.task_name(path, "select"))
         cases_var = self.variable("chosen")
-        lines.append(
-            f"{pad}f[{select}], {cases_var} = run.route({select}, {py(step.id)}, wait_for={wait}{where})"
-        )
+        lines.append(f"{pad}f[{select}], {cases_var} = run.route({select}, {py(step.id)}, wait_for={wait}{where})")
         lines.append(f"{pad}f[{key}] = list(f[{select}])")
         first = True
         for case, blk in step.switch.cases.items():
