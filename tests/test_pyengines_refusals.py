@@ -1,5 +1,5 @@
 """What the Airflow and Prefect backends cannot express is refused, located, once, exit 2, never written as a
-placeholder; and both backends read only the plan."""
+placeholder; both backends read only the plan; the Airflow template's helpers are static Python."""
 
 from __future__ import annotations
 
@@ -106,3 +106,12 @@ def test_backends_read_only_the_plan(module):
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in imported if m.startswith(FORBIDDEN)]
     assert "reads_plan" not in (REPO / "transpile" / "backends" / f"{module}.py").read_text()
+
+
+def test_airflow_helper_templates_are_static_python():
+    """The DAG template is wiring; the helpers it includes hold no template syntax below their header."""
+    templates = REPO / "templates"
+    for name in ("airflow_nodes_kubernetes.py.j2", "airflow_nodes_local.py.j2", "airflow_control.py.j2"):
+        body = (templates / name).read_text().split("-#}\n", 1)[1]
+        assert not any(mark in body for mark in ("{{", "{%", "{#")), name
+        ast.parse(body)

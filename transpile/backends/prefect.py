@@ -199,7 +199,7 @@ class _FlowBuilder:
         self.settings_of(None)
         signature, params_dict = self.signature()
         context = {
-            "placement": self.flavour,
+            "flavour": self.flavour,
             "source_comment": comment_text(deploy.pipeline_file),
             "pipeline_name": plan.name,
             "hash": plan.hash,

@@ -2,8 +2,8 @@
 which submits them and fails the flow when any node failed.
 
 Imported by the flow file in the flow's pod (which has transpile and Prefect installed), never by the
-compiler. A node runs as a process in the flow's pod (placement `pod`), or as its own Kubernetes Job
-(placement `job`, when the flow's `FlowSpec` has a `JobSpec`). Parameters reach the entrypoint as
+compiler. A node runs as a process in the flow's pod (flavour `pod`), or as its own Kubernetes Job
+(flavour `job`, when the flow's `FlowSpec` has a `JobSpec`). Parameters reach the entrypoint as
 `-p name=text`, encoded by `transpile.plan.params` (never through a shell or a template).
 """
 
@@ -70,7 +70,7 @@ def control_value(stdout: str) -> Any:
 def job_manifest(
     spec: FlowSpec, node: str, indices: str, run_id: str, params: dict, settings: str, control: bool
 ) -> dict:
-    """The Kubernetes Job running one node instance (placement `job`)."""
+    """The Kubernetes Job running one node instance (flavour `job`)."""
     assert spec.job is not None
     job = spec.job
     pod = spec.settings[settings]["pod"]
@@ -140,7 +140,7 @@ def _as_job(spec: FlowSpec, node: str, indices: str, run_id: str, params: dict, 
 
 
 def execute(spec: FlowSpec, node: str, indices: str, run_id: str, params: dict, settings: str, control: bool) -> Any:
-    """Run one node instance where the flow's placement says; a control node's value, else None."""
+    """Run one node instance where the flow's flavour says; a control node's value, else None."""
     if spec.job is None:
         stdout = _in_pod(spec, node, indices, run_id, params, control)
     else:
