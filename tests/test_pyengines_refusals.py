@@ -111,7 +111,7 @@ def test_backends_read_only_the_plan(module):
 def test_airflow_helper_templates_are_static_python():
     """The DAG template is wiring; the helpers it includes hold no template syntax below their header."""
     templates = REPO / "templates"
-    for name in ("airflow_nodes_kubernetes.py.j2", "airflow_nodes_local.py.j2", "airflow_control.py.j2"):
+    for name in ("airflow_nodes_kubernetes.py.j2", "airflow_nodes_local.py.j2", "airflow_common.py.j2"):
         body = (templates / name).read_text().split("-#}\n", 1)[1]
         assert not any(mark in body for mark in ("{{", "{%", "{#")), name
         ast.parse(body)

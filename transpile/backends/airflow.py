@@ -275,11 +275,10 @@ class _DagBuilder:
 
     def run_env(self) -> dict[str, str]:
         env = {"TRANSPILE_RUN_ID": "{{ run_id }}"}
-        for name, value in self.plan.parameters.items():
+        for name in self.plan.parameters:
             # params['x'], not params.x: a parameter called `items` or `keys` must not meet dict methods
             lookup = f"params[{name!r}]"
-            rendered = f"{{{{ {lookup} }}}}" if isinstance(value, str) else f"{{{{ {lookup} | tojson }}}}"
-            env[f"TRANSPILE_PARAM_{name}"] = rendered
+            env[f"TRANSPILE_PARAM_{name}"] = f"{{{{ {lookup} | param_text }}}}"
         return env
 
     def working_dir(self) -> str:
