@@ -12,13 +12,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jinja2.sandbox
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import REPO, SAMPLES, run_cli
+from tests.support import injection
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
-from tests.support.venvs import engine_venv
+from tests.support.venvs import checkout_env, engine_venv
+from transpile.backends.pysource import jinja_inert
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
 from transpile.runtime.store import RunStore
@@ -67,6 +72,7 @@ def airflow_env(home: Path, airflow_bin: Path, dags: Path) -> dict[str, str]:
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
         PATH=f"{airflow_bin}{os.pathsep}{env.get('PATH', '')}",
+        **checkout_env(),
     )
     return env
 
@@ -96,9 +102,12 @@ def probe(airflow_bin: Path, home: Path, dags: Path, *extra: str, env: dict | No
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def dags_test(airflow_bin: Path, home: Path, dags: Path, dag_id: str) -> subprocess.CompletedProcess:
+def dags_test(
+    airflow_bin: Path, home: Path, dags: Path, dag_id: str, conf: dict | None = None
+) -> subprocess.CompletedProcess:
+    """`airflow dags test` of one DAG; `conf` overrides its params for this run."""
     return subprocess.run(
-        [str(airflow_bin / "airflow"), "dags", "test", dag_id],
+        [str(airflow_bin / "airflow"), "dags", "test", dag_id, *(["-c", json.dumps(conf)] if conf else [])],
         env=airflow_env(home, airflow_bin, dags),
         capture_output=True,
         text=True,
@@ -347,3 +356,26 @@ def test_schedule_becomes_a_cron_timetable(project, airflow_bin, airflow_home):
     info = probe(airflow_bin, airflow_home, dags)
     assert info["import_errors"] == {}
     assert info["dags"]["sch"]["timetable"] == "0 3 * * *" and info["dags"]["sch"]["max_active_runs"] == 1
+
+
+@pytest.mark.parametrize("per_run", [False, True], ids=["defaults", "per-run"])
+def test_hostile_values_reach_steps_byte_for_byte(project, airflow_bin, airflow_home, per_run):
+    """Parameters (defaults, or given per run with `-c`), env values and map items pass Airflow's Jinja
+    rendering unchanged, into python and shell steps."""
+    pipeline = injection.write_project(project)
+    (project / "deploy.yaml").write_text(f"working_dir: {project}\ncommand: [{airflow_bin / 'transpile'}]\n")
+    dags = project / "dags"
+    compile_to(project, pipeline, dags, "--flavour", "local", "-c", "deploy.yaml")
+    conf = injection.OVERRIDES if per_run else None
+    test = dags_test(airflow_bin, airflow_home, dags, "inject", conf)
+    assert test.returncode == 0, test.stdout[-3000:] + test.stderr[-3000:]
+    store = project / ".transpile" / "store"
+    run = RunStore(store, next((store / "runs").iterdir()).name)
+    injection.check(run, conf or injection.DEFAULTS)
+
+
+@given(st.text())
+def test_jinja_inert_text_renders_to_itself(text):
+    """Any string made inert renders back to itself (Airflow renders with a sandboxed Jinja environment)."""
+    environment = jinja2.sandbox.SandboxedEnvironment()
+    assert environment.from_string(jinja_inert(text)).render() == text

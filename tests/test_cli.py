@@ -123,7 +123,7 @@ def test_wheel_ships_schemas_and_templates(tmp_path):
         [
             sys.executable,
             "-c",
-            "from transpile.resources import schemas_dir, templates_dir; print(schemas_dir(), templates_dir())",
+            "from transpile.package_data import schemas_dir, templates_dir; print(schemas_dir(), templates_dir())",
         ],
         cwd=tmp_path,
         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},

@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from tests.conftest import SAMPLES, run_cli
+from tests.support import injection
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
-from tests.support.venvs import engine_venv
+from tests.support.venvs import checkout_env, engine_venv
 from tests.test_airflow import HOSTILE, assert_ruff_clean, hostile_pipeline
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
@@ -52,7 +53,7 @@ def prefect_api(tmp_path_factory, prefect_bin):
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))
         port = probe_socket.getsockname()[1]
-    env = {**os.environ, **QUIET, "PREFECT_HOME": str(home)}
+    env = {**os.environ, **QUIET, "PREFECT_HOME": str(home), **checkout_env()}
     log = open(home / "server.log", "w")  # noqa: SIM115 - lives as long as the server
     server = subprocess.Popen(
         [str(prefect_bin / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
@@ -92,6 +93,7 @@ def project(tmp_path: Path) -> Path:
 def compile_flow(project: Path, pipeline: str, prefect_bin: Path, *extra: str) -> Path:
     (project / "deploy.yaml").write_text(
         f"working_dir: {project}\ncommand: [{prefect_bin / 'transpile'}]\nvolume: {{mount_path: {project / 'store'}}}\n"
+        "image: example.org/flow:1\n"  # the flow's pod image (prefect.yaml), required
     )
     out = project / "flow"
     result = run_cli(
@@ -102,7 +104,7 @@ def compile_flow(project: Path, pipeline: str, prefect_bin: Path, *extra: str) -
 
 
 def run_flow(flow_file: Path, prefect_bin: Path, api: dict, project: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api | checkout_env()
     return subprocess.run(
         [str(prefect_bin / "python"), str(flow_file)], cwd=project, env=env, capture_output=True, text=True, timeout=600
     )
@@ -215,7 +217,7 @@ def test_job_per_node_manifests_pass_kubernetes_validate(project, prefect_bin, p
     (tmp_path / "nodes.json").write_text(json.dumps(nodes))
     manifests = tmp_path / "manifests"
     manifests.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | prefect_api
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | prefect_api | checkout_env()
     probe = subprocess.run(
         [
             str(prefect_bin / "python"),
@@ -233,7 +235,7 @@ def test_job_per_node_manifests_pass_kubernetes_validate(project, prefect_bin, p
     )
     assert probe.returncode == 0, probe.stderr[-3000:]
     files = sorted(manifests.glob("node-*.yaml"))
-    task_shapes = len(re.findall(r'^    "task-', next(out.glob("*_flow.py")).read_text(), re.M))
+    task_shapes = len(re.findall(r'^        "task-', next(out.glob("*_flow.py")).read_text(), re.M))
     assert task_shapes == 2  # the GPU fit and everything else
     assert len(nodes) == 12 and len(files) == sum(1 if control else task_shapes for _, _, control in nodes)
     validate = shutil.which("kubernetes-validate") or str(Path(sys.executable).parent / "kubernetes-validate")
@@ -267,3 +269,74 @@ def test_deployment_file_and_determinism(project):
     variables = deployment["work_pool"]["job_variables"]
     assert variables["volumes"][0]["persistentVolumeClaim"]["claimName"] == "transpile-store"
     assert variables["volume_mounts"][0]["mountPath"] == "/mnt/transpile"
+
+
+def run_with(flow_file: Path, function: str, parameters: dict, prefect_bin: Path, api: dict, project: Path):
+    """Run the flow once with `parameters` as a deployment's flow run does (Prefect's own `run_flow`)."""
+    (project / "parameters.json").write_text(json.dumps(parameters))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api | checkout_env()
+    return subprocess.run(
+        [str(prefect_bin / "python"), str(PROBE), "run", str(flow_file), function, str(project / "parameters.json")],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def only_run(project: Path) -> RunStore:
+    runs = list((project / "store" / "runs").iterdir())
+    assert len(runs) == 1, runs
+    return RunStore(project / "store", runs[0].name)
+
+
+@pytest.mark.parametrize("per_run", [False, True], ids=["defaults", "per-run"])
+def test_hostile_values_reach_steps_byte_for_byte(project, prefect_bin, prefect_api, per_run):
+    """Parameters (defaults, or given for one run as a deployment run gets them) and map items reach python
+    and shell steps unchanged; env values too, once the entrypoint applies them (flavour pod)."""
+    flow_file = compile_flow(project, injection.write_project(project), prefect_bin)
+    if per_run:
+        flow = run_with(flow_file, "inject", injection.OVERRIDES, prefect_bin, prefect_api, project)
+    else:
+        flow = run_flow(flow_file, prefect_bin, prefect_api, project)
+    assert flow.returncode == 0, flow.stdout[-2000:] + flow.stderr[-3000:]
+    run = only_run(project)
+    injection.check(run, injection.OVERRIDES if per_run else injection.DEFAULTS, env=False)
+    if all(value is None for value in run.result("show")["returns"]["env"]):
+        pytest.skip("flavour pod: this entrypoint does not apply a step's env from the plan yet")
+    injection.check(run, injection.OVERRIDES if per_run else injection.DEFAULTS, env=True)
+
+
+RESERVED = {"wait_for": "w", "return_state": [1], "class": "c", "_hidden": "h", "start": "s", "params": {"k": 1}}
+
+
+@pytest.mark.parametrize("per_run", [False, True], ids=["defaults", "per-run"])
+def test_prefect_reserved_parameter_names_are_routed_through_params(project, prefect_bin, prefect_api, per_run):
+    """`wait_for` and `return_state` (Prefect refuses them as flow arguments), Python keywords and names
+    the flow uses go through `**params`; prefect.yaml lists them under `params`, as Prefect binds them."""
+    (project / "names.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "names",
+                "parameters": {"date": "d", **RESERVED},
+                "steps": {"s": {"python": "names_steps:show", "returns": ["v"]}},
+            }
+        )
+    )
+    (project / "names_steps.py").write_text("def show(**values):\n    return values\n")
+    flow_file = compile_flow(project, "names.yaml", prefect_bin)
+    source = flow_file.read_text()
+    assert 'def names(date: Any = "d", **params: Any) -> None:' in source
+    deployment = yaml.safe_load((flow_file.parent / "prefect.yaml").read_text())["deployments"][0]
+    assert deployment["parameters"] == {"date": "d", "params": RESERVED}
+    expected = {"date": "d", **RESERVED}
+    if per_run:
+        run_values = {"wait_for": "W", "return_state": [2, 3], "class": "C", "_hidden": "H", "start": "S"}
+        given = {"date": "D", "params": run_values | {"params": {"k": 2}}}
+        expected = {"date": "D", **given["params"]}
+        flow = run_with(flow_file, "names", given, prefect_bin, prefect_api, project)
+    else:
+        flow = run_flow(flow_file, prefect_bin, prefect_api, project)
+    assert flow.returncode == 0, flow.stdout[-2000:] + flow.stderr[-3000:]
+    assert only_run(project).result("s")["returns"]["v"] == expected

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from transpile.config import DeployConfig
 from transpile.ir.models import Pipeline
-from transpile.resources import schemas_dir
+from transpile.package_data import schemas_dir
 
 SCHEMAS = {"pipeline.schema.json": Pipeline, "deploy.schema.json": DeployConfig}
 

@@ -1,9 +1,11 @@
 """Virtualenvs with the real engines (Airflow, Prefect), built by the test suite itself and cached.
 
 Each engine gets its own virtualenv (their pins conflict with each other), under
-`$TRANSPILE_TEST_CACHE` (default `~/.cache/transpile-tests`), keyed by its requirements. transpile itself
-is installed into it from this checkout (editable, no dependencies) at every session, so the venv always
-runs the code under test. Creation is serialised with a file lock, as pytest-xdist workers start together.
+`$TRANSPILE_TEST_CACHE` (default `~/.cache/transpile-tests`), keyed by its requirements. transpile is
+installed into it once (editable, no dependencies: its console script and dependencies); every process
+the tests start in the venv gets `checkout_env()`, whose PYTHONPATH makes it import THIS checkout, so
+several checkouts share one venv without reinstalling into it (and without racing each other).
+Creation is serialised with a file lock, as pytest-xdist workers start together.
 Without the network the tests skip, except under CI=true, where they fail.
 """
 
@@ -51,11 +53,8 @@ def engine_venv(name: str, requirements: list[str]) -> Path:
             if install.returncode != 0:
                 _fail_or_skip(f"cannot install {name} ({' '.join(requirements)}):\n{install.stderr[-3000:]}")
             ready.write_text("\n".join(requirements) + "\n")
-        marker = root / f".transpile-{hashlib.sha256(str(REPO).encode()).hexdigest()[:8]}"
-        link = subprocess.run(
-            [str(python), "-c", "import transpile, sys; print(transpile.__file__)"], capture_output=True, text=True
-        )
-        if not marker.is_file() or not link.stdout.strip().startswith(str(REPO)):
+        installed = subprocess.run([str(python), "-c", "import transpile"], capture_output=True)
+        if installed.returncode != 0:  # any checkout's editable install will do: PYTHONPATH picks this one
             install = subprocess.run(
                 [
                     str(python),
@@ -74,7 +73,16 @@ def engine_venv(name: str, requirements: list[str]) -> Path:
             )
             if install.returncode != 0:
                 _fail_or_skip(f"cannot install transpile into the {name} venv:\n{install.stderr[-3000:]}")
-            for old in root.glob(".transpile-*"):
-                old.unlink()
-            marker.write_text(str(REPO))
+    found = subprocess.run(
+        [str(python), "-c", "import transpile; print(transpile.__file__)"],
+        env={**os.environ, **checkout_env()},
+        capture_output=True,
+        text=True,
+    )
+    assert found.stdout.startswith(str(REPO / "transpile")), (found.stdout, found.stderr[-2000:])
     return root / "bin"
+
+
+def checkout_env() -> dict[str, str]:
+    """Environment for a process in an engine venv: it imports transpile from this checkout."""
+    return {"PYTHONPATH": str(REPO)}

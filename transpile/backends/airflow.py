@@ -1,4 +1,4 @@
-"""Airflow backend: a compiled pipeline -> one Airflow 3 DAG file (rendered from templates/airflow_dag.py.j2).
+"""Airflow backend: an execution plan -> one Airflow 3 DAG file (rendered from templates/airflow_dag.py.j2).
 
 Mapping: each node is a KubernetesPodOperator running the entrypoint (`--flavour local`: a BashOperator
 running it as a local command); every composite is a TaskGroup. A map is a fan-out node whose XCom lists
@@ -18,14 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transpile.backends import kube
-from transpile.backends.base import EmitOptions, pipeline_file
+from transpile.backends.base import EmitOptions, Refusals
 from transpile.backends.pysource import comment_text, jinja_inert, py, render
-from transpile.compiler import Compiled
-from transpile.config import DeployConfig
-from transpile.errors import Diagnostic, TranspileError
 from transpile.ir.graph import ON_FAILURE, Path
-from transpile.ir.models import Settings, Step
-from transpile.ir.names import DottedNames, fit, node_id, short_hash, step_key
+from transpile.ir.names import DottedNames, fit, short_hash, step_key
+from transpile.plan.model import Plan, Step
 
 TASK_ID_LIMIT = 250
 GROUP_ID_LIMIT = 199  # validate_group_key: "less than 200 characters"
@@ -63,17 +60,15 @@ def tmpl(value: Any) -> Any:
 
 
 class _DagBuilder:
-    def __init__(self, compiled: Compiled, config: DeployConfig, flavour: str):
-        self.compiled = compiled
-        self.pipeline = compiled.pipeline
-        self.config = config
+    def __init__(self, plan: Plan, flavour: str, refusals: Refusals):
+        self.plan = plan
         self.flavour = flavour
+        self.refusals = refusals
         self.lines: list[str] = []
         self.settings: dict[str, list[tuple[str, str]]] = {}
         self.signatures: dict[str, str] = {}
         self.task_id = DottedNames(TASK_ID_LIMIT)  # full task ids, group prefixes included
-        self.problems: list[Diagnostic] = []
-        self.default_image = self.pipeline.defaults.image or config.image
+        self.control_fields: list[tuple[str, str]] | None = None
 
     # -- ids and settings ---------------------------------------------------------------------------
     @staticmethod
@@ -84,9 +79,12 @@ class _DagBuilder:
 
     def settings_of(self, step: Step | None) -> str:
         """Name of the SETTINGS entry for a task step's settings (None: a control node's)."""
-        settings = step.settings() if step is not None else Settings(image=self.default_image)
-        image = settings.image or self.config.image or self.default_image
-        fields = self.settings_fields(settings, image)
+        if step is None:
+            if self.control_fields is None:  # once: a missing image is refused once, not per control node
+                self.control_fields = self.settings_fields(None)
+            fields = self.control_fields
+        else:
+            fields = self.settings_fields(step)
         signature = json.dumps(fields)
         if signature not in self.signatures:
             name = "control" if step is None else f"task-{short_hash(signature)}"
@@ -94,17 +92,13 @@ class _DagBuilder:
             self.settings[name] = fields
         return self.signatures[signature]
 
-    def settings_fields(self, settings: Settings, image: str | None) -> list[tuple[str, str]]:
+    def settings_fields(self, step: Step | None) -> list[tuple[str, str]]:
+        """The operator arguments of a task step (None: of a control node), as Python source."""
+        settings = (step.settings if step is not None else None) or self.plan.control
         fields: list[tuple[str, str]] = []
         local = self.flavour == "local"
         if not local:
-            if not image:
-                self.problems.append(
-                    Diagnostic(
-                        "no image for a step", hint="set `image` on the step, in `defaults`, or in the deploy config"
-                    )
-                )
-            fields.append(("image", py(tmpl(image or "missing"))))
+            fields.append(("image", py(tmpl(self.refusals.require_image(settings.image, step)))))
         if settings.env:
             fields.append(("env_vars", py(tmpl(dict(settings.env)))))
         if not local:
@@ -146,22 +140,15 @@ class _DagBuilder:
     def emit(self, indent: int, text: str) -> None:
         self.lines.append("    " * indent + text)
 
-    def node(
-        self,
-        ctx: _Context,
-        task_id: str,
-        path: Path,
-        step: Step | None,
-        control: bool = False,
-        trigger: str | None = None,
-    ) -> None:
-        settings = self.settings_of(step)
+    def node(self, ctx: _Context, task_id: str, step: Step, control: bool = False, trigger: str | None = None) -> None:
+        """A task step's node, or (control) the fan-out or select node of a map or switch step."""
+        settings = self.settings_of(None if control else step)
         extra = f", trigger_rule={py(trigger)}" if trigger else ""
         flag = ", control=True" if control else ""
         call = (
-            f"mapped_node({py(task_id)}, {py(node_id(path))}, SETTINGS[{py(settings)}], {ctx.instances}{flag}{extra})"
+            f"mapped_node({py(task_id)}, {py(step.id)}, SETTINGS[{py(settings)}], {ctx.instances}{flag}{extra})"
             if ctx.instances
-            else f"node({py(task_id)}, {py(node_id(path))}, SETTINGS[{py(settings)}]{flag}{extra})"
+            else f"node({py(task_id)}, {py(step.id)}, SETTINGS[{py(settings)}]{flag}{extra})"
         )
         self.emit(ctx.indent, f"tasks[{py(task_id)}] = {call}")
 
@@ -195,13 +182,13 @@ class _DagBuilder:
     def step(self, path: Path, step: Step, ctx: _Context, trigger: str | None) -> _Ends:
         if step.is_task:
             task_id = self.task_id(path)
-            self.node(ctx, task_id, path, step, trigger=trigger)
+            self.node(ctx, task_id, step, trigger=trigger)
             return _Ends([task_id], [task_id])
         self.emit(ctx.indent, f"with TaskGroup({py(self.group_id(path))}, prefix_group_id=False):")
         inner = _Context(ctx.instances, [], ctx.indent + 1)
         if step.map is not None:
             items, listed, done = (self.task_id(path, s) for s in ("items", "instances", "done"))
-            self.node(inner, items, path, None, control=True, trigger=trigger)
+            self.node(inner, items, step, control=True, trigger=trigger)
             mapped = "True" if ctx.instances else "False"
             self.emit(
                 inner.indent,
@@ -225,7 +212,7 @@ class _DagBuilder:
             return _Ends([start], [done])
         assert step.switch is not None
         select, join = self.task_id(path, "select"), self.task_id(path, "join")
-        self.node(inner, select, path, None, control=True, trigger=trigger)
+        self.node(inner, select, step, control=True, trigger=trigger)
         follow = [select]
         if not ctx.instances:  # inside maps every case runs and the entrypoint skips the unchosen ones
             choose = self.task_id(path, "choose")
@@ -261,86 +248,81 @@ class _DagBuilder:
         return roots
 
     def build(self) -> list[str]:
-        self.block((), self.pipeline.steps, _Context(None, [], 0))
-        if self.pipeline.on_failure is not None:
+        self.block((), self.plan.steps, _Context(None, [], 0))
+        if self.plan.on_failure is not None:
             self.emit(0, "main_tasks = list(tasks.values())")
             self.emit(0, f"with TaskGroup({py(self.group_id((ON_FAILURE,)))}, prefix_group_id=False):")
             ctx = _Context(None, [], 1, root_trigger="one_failed")
-            self.block((ON_FAILURE,), self.pipeline.on_failure.steps, ctx)
-            for root in self.case_entries((ON_FAILURE,), self.pipeline.on_failure.steps):
+            self.block((ON_FAILURE,), self.plan.on_failure.steps, ctx)
+            for root in self.case_entries((ON_FAILURE,), self.plan.on_failure.steps):
                 self.emit(0, f"main_tasks >> tasks[{py(root)}]")
             # on_failure's tasks are leaves that succeed: without this, a failed pipeline's run would too.
             self.emit(0, 'main_tasks >> fail_run.override(task_id="_failed", trigger_rule="one_failed")()')
-        if self.problems:
-            raise TranspileError(self.problems)
         return self.lines
 
     # -- the file -----------------------------------------------------------------------------------
     def schedule(self) -> dict[str, Any]:
-        schedule = self.pipeline.schedule
+        schedule = self.plan.schedule
         if schedule is None:
             return {"schedule": "None", "max_active_runs": None}
         if schedule.cron.startswith("@every"):
-            raise TranspileError([Diagnostic(f"Airflow cannot schedule '{schedule.cron}'; use a cron expression")])
+            self.refusals.unsupported(
+                f"Airflow cannot schedule '{schedule.cron}'", doc=("schedule",), hint="use a cron expression"
+            )
+            return {"schedule": "None", "max_active_runs": None}
         timetable = f"CronTriggerTimetable({py(schedule.cron)}, timezone={py(schedule.timezone or 'UTC')})"
         return {"schedule": timetable, "max_active_runs": 1 if schedule.concurrency_policy == "Forbid" else None}
 
     def run_env(self) -> dict[str, str]:
         env = {"TRANSPILE_RUN_ID": "{{ run_id }}"}
-        for name, value in self.pipeline.parameters.items():
+        for name in self.plan.parameters:
             # params['x'], not params.x: a parameter called `items` or `keys` must not meet dict methods
             lookup = f"params[{name!r}]"
-            rendered = f"{{{{ {lookup} }}}}" if isinstance(value, str) else f"{{{{ {lookup} | tojson }}}}"
-            env[f"TRANSPILE_PARAM_{name}"] = rendered
+            env[f"TRANSPILE_PARAM_{name}"] = f"{{{{ {lookup} | param_text }}}}"
         return env
 
-    def store(self) -> str:
-        volume = self.config.volume
-        if self.flavour == "local" and "mount_path" not in volume.model_fields_set:
-            return f"{self.workdir().rstrip('/')}/.transpile/store"
-        return volume.mount_path
-
-    def workdir(self) -> str:
+    def working_dir(self) -> str:
+        """Where local commands run: the deploy config's working_dir, else the directory compiled from."""
         import os
 
-        return self.config.working_dir or os.getcwd()
+        return self.plan.deploy.working_dir or os.getcwd()
+
+    def store_path(self) -> str:
+        """The run store's path as nodes see it; local commands default to `.transpile/store` in working_dir."""
+        volume = self.plan.deploy.volume
+        if self.flavour == "local" and not volume.mount_path_set:
+            return f"{self.working_dir().rstrip('/')}/.transpile/store"
+        return volume.mount_path
 
     def context(self) -> dict[str, Any]:
-        config = self.config
-        volume = config.volume
-        source = pipeline_file(self.compiled, config)
+        plan = self.plan
+        deploy = plan.deploy
+        volume = deploy.volume
         body = self.build()
-        if volume.mode == "template":
-            self.problems.append(Diagnostic("volume.mode 'template' is Argo-only; use an existing claim for Airflow"))
-            raise TranspileError(self.problems)
+        schedule = self.schedule()
         claim = f"k8s.V1PersistentVolumeClaimVolumeSource(claim_name={py(tmpl(volume.claim))})"
         return {
             "flavour": self.flavour,
-            "source_comment": comment_text(source),
-            "pipeline_name_comment": self.pipeline.name,
-            "hash": self.compiled.hash,
-            "hash_literal": py(self.compiled.hash),
-            "pipeline_file": py(source),
-            "store": py(self.store()),
-            "command": py(list(config.command)),
+            "source_comment": comment_text(deploy.pipeline_file),
+            "pipeline_name_comment": plan.name,
+            "hash": plan.hash,
+            "hash_literal": py(plan.hash),
+            "pipeline_file": py(deploy.pipeline_file),
+            "store": py(self.store_path()),
+            "command": py(list(deploy.command)),
             "run_env": py(self.run_env()),
-            "namespace": py(tmpl(config.namespace)),
-            "service_account": py(config.service_account),
-            "labels": py(
-                tmpl(
-                    {"app.kubernetes.io/managed-by": "transpile", "transpile.io/pipeline": self.pipeline.name}
-                    | dict(config.labels)
-                )
-            ),
+            "namespace": py(tmpl(deploy.namespace)),
+            "service_account": py(deploy.service_account),
+            "labels": py(tmpl(dict(plan.labels))),
             "volume": f'k8s.V1Volume(name="store", persistent_volume_claim={claim})',
             "mount_path_templated": py(tmpl(volume.mount_path)),
-            "workdir": py(self.workdir()),
+            "workdir": py(self.working_dir()),
             "settings": [(py(name), fields) for name, fields in self.settings.items()],
-            "dag_id": py(self.pipeline.name),
-            "description": py(self.pipeline.description),
-            "params": py(dict(self.pipeline.parameters)),
+            "dag_id": py(plan.name),
+            "description": py(plan.description),
+            "params": py(dict(plan.parameters)),
             "body": body,
-            **self.schedule(),
+            **schedule,
             "uses_secrets": any(name == "secrets" for fields in self.settings.values() for name, _ in fields),
         }
 
@@ -348,14 +330,19 @@ class _DagBuilder:
 class AirflowBackend:
     """`transpile compile -t airflow [--flavour kubernetes|local]`: one Airflow 3 DAG file."""
 
-    reads_plan = False  # transitional: emits from (compiled, config) until moved onto the plan
     name = "airflow"
     suffix = ".py"
 
-    def emit(self, compiled: Compiled, config: DeployConfig, options: EmitOptions) -> str:
+    def emit(self, plan: Plan, options: EmitOptions) -> str:
+        refusals = Refusals(self.name)
         flavour = options.flavour or "kubernetes"
         if flavour not in FLAVOURS:
-            raise TranspileError(
-                [Diagnostic(f"unknown Airflow flavour '{flavour}'", hint=f"choose one of {', '.join(FLAVOURS)}")]
+            refusals.unsupported(f"unknown Airflow flavour '{flavour}'", hint=f"choose one of {', '.join(FLAVOURS)}")
+            refusals.check()
+        if plan.deploy.volume.mode == "template":
+            refusals.unsupported(
+                "volume.mode 'template' is Argo-only", hint="use an existing claim (volume.mode: existing) for Airflow"
             )
-        return render("airflow_dag.py.j2", _DagBuilder(compiled, config, flavour).context())
+        context = _DagBuilder(plan, flavour, refusals).context()
+        refusals.check()
+        return render("airflow_dag.py.j2", context)

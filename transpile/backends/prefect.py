@@ -1,15 +1,17 @@
-"""Prefect backend: a compiled pipeline -> a Prefect 3 flow file, its prefect.yaml deployment and the
+"""Prefect backend: an execution plan -> a Prefect 3 flow file, its prefect.yaml deployment and the
 Kubernetes work pool's base job template that mounts the shared volume.
 
-The flow is plain Prefect: two tasks (a node, a control node) that run the entrypoint, dependencies
-through futures and `wait_for`, branches submitted without waiting, maps as `.map()` over the instances
-the fan-out returns, switches as a Python `if` on the case the select node returns (inside maps, each
-case's nodes map over the instances that chose it). Every future is checked at the end, so any failed
-node fails the flow, after `on_failure` has run. Caching is off (`cache_policy=NO_CACHE`).
+The flow file is wiring: the pipeline's shape as plain Prefect calls on `transpile.runtime.prefect_tasks`
+(two tasks, a node and a control node, that run the entrypoint): dependencies through futures and
+`wait_for`, branches submitted without waiting, maps as `.map()` over the instances the fan-out returns,
+switches as a Python `if` on the case the select node returns (inside maps, each case's nodes map over
+the instances that chose it). Every future is checked at the end, so any failed node fails the flow,
+after `on_failure` has run. Caching is off (`cache_policy=NO_CACHE`).
 
-Placement (`--flavour`): `pod` (default) runs every node as a process in the flow's own pod, whose work
-pool job template mounts the volume; `job` runs every node as its own Kubernetes Job (prefect-kubernetes
-`KubernetesJob`) carrying image, resources, env, secrets, node selector, tolerations and the volume.
+Flavours (`--flavour`): `pod` (default) runs every node as a process in the flow's own pod, whose work
+pool job template mounts the volume (the entrypoint applies each step's env from the plan); `job` runs
+every node as its own Kubernetes Job (prefect-kubernetes `KubernetesJob`) carrying image, resources,
+env, secrets, node selector, tolerations and the volume.
 """
 
 from __future__ import annotations
@@ -20,58 +22,55 @@ from collections.abc import Mapping
 from typing import Any
 
 from transpile.backends import kube
-from transpile.backends.base import EmitOptions, pipeline_file
+from transpile.backends.base import EmitOptions, Refusals
 from transpile.backends.pysource import comment_text, py, render
 from transpile.backends.yaml_writer import dump_all
-from transpile.compiler import Compiled
-from transpile.config import DeployConfig
-from transpile.errors import Diagnostic, TranspileError
 from transpile.ir.graph import ON_FAILURE, Path, toposort
-from transpile.ir.models import Settings, Step
-from transpile.ir.names import DottedNames, node_id, short_hash, step_key
-from transpile.resources import templates_dir
+from transpile.ir.names import DottedNames, short_hash, step_key
+from transpile.package_data import templates_dir
+from transpile.plan.model import Plan, Settings, Step
 
-PLACEMENTS = ("pod", "job")
+FLAVOURS = ("pod", "job")
 NAME_LIMIT = 200
 # Names the flow function's body uses: a parameter called like one of them would shadow it.
 _BODY_NAMES = {"start", "dict", "params"}
+# Names Prefect reserves for a flow function's own arguments (Flow.__init__ refuses them).
+PREFECT_RESERVED = {"wait_for", "return_state"}
 
 
-def retry_delays(backoff: int, factor: int, cap: int | None, limit: int) -> list[int]:
-    """Prefect's retry_delay_seconds list: backoff * factor^n, capped."""
-    delays = []
-    for attempt in range(limit):
-        delay = backoff * (factor**attempt)
-        delays.append(min(delay, cap) if cap else delay)
-    return delays
+def safe_parameter(name: str) -> bool:
+    """Whether a parameter can be a keyword argument of the flow function (else it goes to `**params`)."""
+    return (
+        name.isidentifier()
+        and not keyword.iskeyword(name)
+        and not name.startswith("_")
+        and name not in _BODY_NAMES
+        and name not in PREFECT_RESERVED
+    )
 
 
 class _FlowBuilder:
-    def __init__(self, compiled: Compiled, config: DeployConfig, placement: str):
-        self.compiled = compiled
-        self.pipeline = compiled.pipeline
-        self.config = config
-        self.placement = placement
+    def __init__(self, plan: Plan, flavour: str, refusals: Refusals):
+        self.plan = plan
+        self.flavour = flavour
+        self.refusals = refusals
         self.settings: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self.signatures: dict[str, str] = {}
         self.task_name = DottedNames(NAME_LIMIT)
-        self.problems: list[Diagnostic] = []
-        self.default_image = self.pipeline.defaults.image or config.image
         self.counter = 0
 
     # -- names and settings -------------------------------------------------------------------------
     def settings_of(self, step: Step | None) -> str:
-        settings = step.settings() if step is not None else Settings(image=self.default_image)
+        """Name of the SPEC.settings entry of a task step (None: of the control nodes, named `control`)."""
+        settings = (step.settings if step is not None else None) or self.plan.control
         options: dict[str, Any] = {}
         retries = settings.retries
         if retries is not None and retries.limit:
             options["retries"] = retries.limit
-            options["retry_delay_seconds"] = retry_delays(
-                retries.backoff, retries.factor, retries.max_backoff, retries.limit
-            )
+            options["retry_delay_seconds"] = retries.delays()
         if settings.timeout:
             options["timeout_seconds"] = settings.timeout
-        pod = self.pod_settings(settings) if self.placement == "job" else {}
+        pod = self.pod_settings(settings, step) if self.flavour == "job" else {}
         if step is None:  # control nodes have their own entry, which the flow's template names
             self.settings["control"] = (options, pod)
             return "control"
@@ -81,11 +80,11 @@ class _FlowBuilder:
             self.settings[self.signatures[signature]] = (options, pod)
         return self.signatures[signature]
 
-    def pod_settings(self, settings: Settings) -> dict[str, Any]:
-        image = settings.image or self.config.image or self.default_image
-        if not image:
-            self.problems.append(Diagnostic("no image for a step", hint="set `image` in the pipeline or deploy config"))
-        pod: dict[str, Any] = {"image": image or "missing"}
+    def pod_settings(self, settings: Settings, step: Step | None) -> dict[str, Any]:
+        """A Job's settings (flavour `job`): image, env, secrets, resources, node selector, tolerations."""
+        # control nodes run the flow pod's image, whose absence `flow_image` refuses once
+        image = settings.image if step is None else self.refusals.require_image(settings.image, step)
+        pod: dict[str, Any] = {"image": image}
         if settings.env:
             pod["env"] = dict(settings.env)
         if settings.secrets:
@@ -126,14 +125,12 @@ class _FlowBuilder:
         where = f", instances={instances}" if instances else ""
         if step.is_task:
             settings = py(self.settings_of(step))
-            lines.append(f"{pad}f[{key}] = run.node({key}, {py(node_id(path))}, {settings}, wait_for={wait}{where})")
+            lines.append(f"{pad}f[{key}] = run.node({key}, {py(step.id)}, {settings}, wait_for={wait}{where})")
             return
         if step.map is not None:
             items = py(self.task_name(path, "items"))
             listed = self.variable("instances")
-            lines.append(
-                f"{pad}f[{items}], {listed} = run.fan_out({items}, {py(node_id(path))}, wait_for={wait}{where})"
-            )
+            lines.append(f"{pad}f[{items}], {listed} = run.fan_out({items}, {py(step.id)}, wait_for={wait}{where})")
             lines.append(f"{pad}f[{key}] = list(f[{items}])")
             leaves = self.block(lines, indent, path, step.map.steps, f"f[{items}]", listed)
             for leaf in leaves:
@@ -148,9 +145,7 @@ class _FlowBuilder:
         assert step.switch is not None
         select = py(self.task_name(path, "select"))
         cases_var = self.variable("chosen")
-        lines.append(
-            f"{pad}f[{select}], {cases_var} = run.route({select}, {py(node_id(path))}, wait_for={wait}{where})"
-        )
+        lines.append(f"{pad}f[{select}], {cases_var} = run.route({select}, {py(step.id)}, wait_for={wait}{where})")
         lines.append(f"{pad}f[{key}] = list(f[{select}])")
         first = True
         for case, blk in step.switch.cases.items():
@@ -169,96 +164,103 @@ class _FlowBuilder:
 
     # -- files --------------------------------------------------------------------------------------
     def signature(self) -> tuple[str, str]:
-        """The flow function's parameters and the dict expression that collects them."""
-        names = list(self.pipeline.parameters)
-        unsafe = [n for n in names if keyword.iskeyword(n) or n.startswith("_") or n in _BODY_NAMES]
-        if unsafe or not names:
-            defaults = py(dict(self.pipeline.parameters))
-            return "**params: Any", f"{{**{defaults}, **params}}"
-        parts = [f"{n}: Any = {py(v)}" for n, v in self.pipeline.parameters.items()]
-        return ", ".join(parts), "{" + ", ".join(f"{py(n)}: {n}" for n in names) + "}"
+        """The flow function's parameters and the dict expression that collects them: every safe name is
+        a keyword argument; the others (Python keywords, Prefect's reserved names, names the body uses)
+        are taken through `**params`, which is also how a deployment passes them (`parameters()`)."""
+        parameters = self.plan.parameters
+        safe = [n for n in parameters if safe_parameter(n)]
+        unsafe = {n: v for n, v in parameters.items() if not safe_parameter(n)}
+        parts = [f"{n}: Any = {py(parameters[n])}" for n in safe]
+        collected = [f"{py(n)}: {n}" for n in safe]
+        if unsafe or not parameters:
+            parts.append("**params: Any")
+            collected.append(f"**{py(unsafe)}, **params" if unsafe else "**params")
+        return ", ".join(parts), "{" + ", ".join(collected) + "}"
 
-    def workdir(self) -> str:
-        import os
-
-        return self.config.working_dir or os.getcwd()
-
-    def store(self) -> str:
-        if (
-            self.placement == "pod"
-            and "mount_path" not in self.config.volume.model_fields_set
-            and not (self.config.working_dir)
-        ):
-            return f"{self.workdir().rstrip('/')}/.transpile/store"
-        return self.config.volume.mount_path
+    def parameters(self) -> dict[str, Any]:
+        """The deployment's parameters as Prefect stores a flow run's: names taken through `**params` under
+        `params` (Prefect binds them back into keyword arguments when it calls the flow function)."""
+        found = {n: v for n, v in self.plan.parameters.items() if safe_parameter(n)}
+        unsafe = {n: v for n, v in self.plan.parameters.items() if not safe_parameter(n)}
+        return found | {"params": unsafe} if unsafe else found
 
     def function_name(self) -> str:
-        name = self.pipeline.name.replace("-", "_")
+        name = self.plan.name.replace("-", "_")
         return name if name.isidentifier() and not keyword.iskeyword(name) else f"flow_{name}"
 
     def flow_file(self) -> str:
+        plan = self.plan
+        deploy = plan.deploy
         body: list[str] = []
-        self.block(body, 0, (), self.pipeline.steps, "[]", None)
+        self.block(body, 0, (), plan.steps, "[]", None)
         on_failure: list[str] = []
-        if self.pipeline.on_failure is not None:
-            self.block(on_failure, 0, (ON_FAILURE,), self.pipeline.on_failure.steps, "[]", None)
+        if plan.on_failure is not None:
+            self.block(on_failure, 0, (ON_FAILURE,), plan.on_failure.steps, "[]", None)
         self.settings_of(None)
-        if self.problems:
-            raise TranspileError(self.problems)
         signature, params_dict = self.signature()
-        source = pipeline_file(self.compiled, self.config)
-        labels = {"app.kubernetes.io/managed-by": "transpile", "transpile.io/pipeline": self.pipeline.name}
         context = {
-            "placement": self.placement,
-            "source_comment": comment_text(source),
-            "pipeline_name": self.pipeline.name,
-            "hash": self.compiled.hash,
-            "hash_literal": py(self.compiled.hash),
-            "pipeline_file": py(source),
-            "store": py(self.config.volume.mount_path),
-            "command": py(list(self.config.command)),
-            "workdir": py(self.config.working_dir),
-            "namespace": py(self.config.namespace),
-            "service_account": py(self.config.service_account),
-            "labels": py(labels | dict(self.config.labels)),
-            "claim": py(self.config.volume.claim),
+            "flavour": self.flavour,
+            "source_comment": comment_text(deploy.pipeline_file),
+            "pipeline_name": plan.name,
+            "hash": plan.hash,
+            "hash_literal": py(plan.hash),
+            "pipeline_file": py(deploy.pipeline_file),
+            "store": py(deploy.volume.mount_path),
+            "command": py(list(deploy.command)),
+            "workdir": py(deploy.working_dir),
+            "namespace": py(deploy.namespace),
+            "service_account": py(deploy.service_account),
+            "labels": py(dict(plan.labels)),
+            "claim": py(deploy.volume.claim),
             "settings": [(py(n), py(o), py(p)) for n, (o, p) in self.settings.items()],
             "body": body or ["pass"],
             "on_failure": on_failure,
-            "flow_name": py(self.pipeline.name),
-            "description": py(self.pipeline.description),
+            "flow_name": py(plan.name),
+            "description": py(plan.description),
             "function": self.function_name(),
             "signature": signature,
             "params_dict": params_dict,
         }
         return render("prefect_flow.py.j2", context)
 
+    def flow_image(self) -> str:
+        """The image of the flow's pod (and of the control nodes): the pipeline's default image."""
+        image = self.plan.control.image
+        if not image:
+            self.refusals.unsupported(
+                "the flow's pod needs an image",
+                doc=("defaults",),
+                hint="set `defaults.image` in the pipeline or `image` in the deploy config",
+            )
+        return image or ""
+
     def deployment(self, flow_file: str) -> str:
         """prefect.yaml: one deployment on a Kubernetes work pool whose job variables mount the volume."""
-        config = self.config
-        volume = config.volume
-        variables: dict[str, Any] = {"image": self.default_image or "missing"}
-        if config.namespace:
-            variables["namespace"] = config.namespace
-        if config.service_account:
-            variables["service_account_name"] = config.service_account
+        plan = self.plan
+        deploy = plan.deploy
+        volume = deploy.volume
+        variables: dict[str, Any] = {"image": self.flow_image()}
+        if deploy.namespace:
+            variables["namespace"] = deploy.namespace
+        if deploy.service_account:
+            variables["service_account_name"] = deploy.service_account
         variables["volumes"] = [{"name": "store", "persistentVolumeClaim": {"claimName": volume.claim}}]
         variables["volume_mounts"] = [{"name": "store", "mountPath": volume.mount_path}]
         document = {
-            "name": f"transpile-{self.pipeline.name}",
+            "name": f"transpile-{plan.name}",
             "prefect-version": "3.8.8",
-            "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": config.working_dir or "/app"}}],
+            "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": deploy.working_dir or "/app"}}],
             "deployments": [
                 {
-                    "name": self.pipeline.name,
-                    "description": self.pipeline.description or f"transpile pipeline {self.pipeline.name}",
+                    "name": plan.name,
+                    "description": plan.description or f"transpile pipeline {plan.name}",
                     "entrypoint": f"{flow_file}:{self.function_name()}",
-                    "parameters": dict(self.pipeline.parameters),
+                    "parameters": self.parameters(),
                     "work_pool": {"name": "transpile-kubernetes", "job_variables": variables},
                 }
             ],
         }
-        schedule = self.pipeline.schedule
+        schedule = plan.schedule
         if schedule is not None:
             deployment = document["deployments"][0]
             entry = {"cron": schedule.cron}
@@ -267,9 +269,8 @@ class _FlowBuilder:
             deployment["schedules"] = [entry]
             if schedule.concurrency_policy == "Forbid":
                 deployment["concurrency_limit"] = 1
-        source = comment_text(pipeline_file(self.compiled, self.config))
         header = (
-            f"# Generated by transpile from {source}; do not edit by hand.\n"
+            f"# Generated by transpile from {comment_text(deploy.pipeline_file)}; do not edit by hand.\n"
             "# Create the work pool once: prefect work-pool create transpile-kubernetes --type kubernetes \\\n"
             "#   --base-job-template base-job-template.json\n"
         )
@@ -286,22 +287,25 @@ def base_job_template() -> str:
 class PrefectBackend:
     """`transpile compile -t prefect [--flavour pod|job]`: a flow file, prefect.yaml, a base job template."""
 
-    reads_plan = False  # transitional: emits from (compiled, config) until moved onto the plan
     name = "prefect"
     suffix = ".py"
 
-    def emit(self, compiled: Compiled, config: DeployConfig, options: EmitOptions) -> dict[str, str]:
-        placement = options.flavour or "pod"
-        if placement not in PLACEMENTS:
-            raise TranspileError(
-                [Diagnostic(f"unknown Prefect placement '{placement}'", hint=f"choose one of {', '.join(PLACEMENTS)}")]
+    def emit(self, plan: Plan, options: EmitOptions) -> dict[str, str]:
+        refusals = Refusals(self.name)
+        flavour = options.flavour or "pod"
+        if flavour not in FLAVOURS:
+            refusals.unsupported(f"unknown Prefect flavour '{flavour}'", hint=f"choose one of {', '.join(FLAVOURS)}")
+            refusals.check()
+        if plan.deploy.volume.mode == "template":
+            refusals.unsupported(
+                "volume.mode 'template' is Argo-only", hint="use an existing claim (volume.mode: existing) for Prefect"
             )
-        if config.volume.mode == "template":
-            raise TranspileError([Diagnostic("volume.mode 'template' is Argo-only; use an existing claim")])
-        builder = _FlowBuilder(compiled, config, placement)
-        flow_file = f"{compiled.pipeline.name.replace('-', '_')}_flow.py"
-        return {
+        builder = _FlowBuilder(plan, flavour, refusals)
+        flow_file = f"{plan.name.replace('-', '_')}_flow.py"
+        files = {
             flow_file: builder.flow_file(),
             "prefect.yaml": builder.deployment(flow_file),
             "base-job-template.json": base_job_template(),
         }
+        refusals.check()
+        return files

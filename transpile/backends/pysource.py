@@ -63,11 +63,12 @@ _JINJA_OPENERS = ("{{", "{%", "{#")
 def jinja_inert(text: str) -> str:
     """A Jinja template that renders to exactly `text`.
 
-    Text without `{{`, `{%` or `{#` renders as itself; otherwise the whole text becomes one Jinja string
-    literal, `{{ "..." }}`, with every non-printable or non-ASCII character escaped so Jinja's lexer
-    gives it back unchanged.
+    Text without `{{`, `{%` or `{#`, without a carriage return and not ending in a newline renders as
+    itself; otherwise (Jinja would also turn "\r\n" and "\r" into "\n" and drop a final newline) the whole
+    text becomes one Jinja string literal, `{{ "..." }}`, with every non-printable or non-ASCII character
+    escaped so Jinja's lexer gives it back unchanged.
     """
-    if not any(opener in text for opener in _JINJA_OPENERS):
+    if not any(opener in text for opener in _JINJA_OPENERS) and "\r" not in text and not text.endswith("\n"):
         return text
     escaped = []
     for char in text:
@@ -87,7 +88,7 @@ def render(template: str, context: dict[str, Any]) -> str:
     """Render one of the shipped jinja2 templates; every value in `context` is already Python source."""
     import jinja2
 
-    from transpile.resources import templates_dir
+    from transpile.package_data import templates_dir
 
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
