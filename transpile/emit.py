@@ -6,7 +6,7 @@ and the same located report for what a target cannot express.
 
 from __future__ import annotations
 
-from transpile.backends.base import EmitOptions, Unsupported
+from transpile.backends.base import Backend, EmitOptions, Unsupported
 from transpile.compiler import Compiled
 from transpile.config import DeployConfig
 from transpile.errors import Diagnostic, TranspileError
@@ -31,12 +31,10 @@ def refusal_report(compiled: Compiled, error: Unsupported) -> TranspileError:
     return TranspileError(diagnostics)
 
 
-def emit_plan(backend, plan: Plan, compiled: Compiled, config: DeployConfig, options: EmitOptions):
+def emit_plan(backend: Backend, plan: Plan, compiled: Compiled, options: EmitOptions) -> str | dict[str, str]:
     """Run one backend over the plan; its refusals become a located TranspileError."""
     try:
-        if getattr(backend, "reads_plan", True):
-            return backend.emit(plan, options)
-        return backend.emit(compiled, config, options)  # transitional: built-ins not yet on the plan
+        return backend.emit(plan, options)
     except Unsupported as exc:
         raise refusal_report(compiled, exc) from None
 
@@ -49,5 +47,5 @@ def emit_files(
 
     backend = get_backend(target)
     plan = lower(compiled, config)
-    emitted = emit_plan(backend, plan, compiled, config, options or EmitOptions())
+    emitted = emit_plan(backend, plan, compiled, options or EmitOptions())
     return emitted if isinstance(emitted, dict) else {f"{plan.name}{backend.suffix}": emitted}

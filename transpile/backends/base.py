@@ -92,9 +92,3 @@ class Refusals:
         if self.found:
             raise Unsupported(list(self.found))
 
-
-def pipeline_file(compiled, config) -> str:  # transitional: the plan carries it as `deploy.pipeline_file`
-    """The pipeline file as pods load it: the deploy config's `pipeline_file`, else the path compiled."""
-    from transpile.compiler import relative_source
-
-    return config.pipeline_file or relative_source(compiled.source_file)
