@@ -54,9 +54,9 @@ def test_ten_thousand_step_chain_has_no_recursion_limit_problem():
         compiled = compile_data(data, source, "chain.yaml")
         from transpile.backends.argo import ArgoBackend
         from transpile.backends.base import EmitOptions
-        from transpile.config import DeployConfig
+        from transpile.plan.lower import lower
 
-        text = ArgoBackend().emit(compiled, DeployConfig(), EmitOptions())
+        text = ArgoBackend().emit(lower(compiled), EmitOptions())
     finally:
         sys.setrecursionlimit(limit)
     assert text.count("template: task-") == 10_000

@@ -18,6 +18,7 @@ from transpile.config import DeployConfig
 from transpile.frontends.yaml import load_yaml_document
 from transpile.ir.graph import walk
 from transpile.ir.names import node_id
+from transpile.plan.lower import lower
 
 LIMIT = 1024 * 1024
 ANNOTATIONS_LIMIT = 262_144  # apimachinery TotalAnnotationSizeLimitB
@@ -109,7 +110,7 @@ def test_names_that_collide_after_truncation_stay_distinct():
     compiled = compile_data(data, source, "long.yaml")
     ids = [node_id(located.path) for located in walk(compiled.pipeline)]
     assert len(ids) == len(set(ids))
-    dag = AirflowBackend().emit(compiled, DeployConfig(), EmitOptions())
+    dag = AirflowBackend().emit(lower(compiled, DeployConfig(image="img:1")), EmitOptions())
     assert dag.count("EmptyOperator(task_id=") == 6
 
 
