@@ -410,6 +410,14 @@ def test_schedule_is_refused_with_a_scrontab_hint(project):
     assert "0 3 * * * bash /path/to/s.slurm.sh" in result.stderr
 
 
+def test_unreadable_quantities_are_located_errors(project):
+    (project / "r.yaml").write_text("name: r\nsteps:\n  a: {stub: true, resources: {cpu: lots, memory: 1 lot}}\n")
+    result = run_cli("compile", "r.yaml", "-t", "slurm", cwd=project)
+    assert result.returncode == 2, result.stderr
+    assert "cpu 'lots' is not a CPU quantity" in result.stderr and "memory '1 lot'" in result.stderr
+    assert "r.yaml:3:" in result.stderr
+
+
 def test_bad_sbatch_option_is_a_config_error(project):
     (project / "deploy.yaml").write_text("slurm: {options: ['constraint=avx2']}\n")
     result = run_cli("compile", "samples/etl.yaml", "-t", "slurm", "-c", "deploy.yaml", cwd=project)
@@ -419,7 +427,7 @@ def test_bad_sbatch_option_is_a_config_error(project):
 def test_quantities_and_time_limits():
     assert [cpus(c) for c in ("500m", 1, "1.5", 2.0, "2000m")] == [1, 1, 2, 2, 2]
     assert [megabytes(m) for m in ("1Gi", "512Mi", "1G", "100M", "1000", "1.5Gi")] == [1024, 512, 954, 96, 1, 1536]
-    assert megabytes("lots") is None
+    assert megabytes("lots") is None and cpus("lots") is None and cpus("nan") is None and cpus(0) is None
     assert time_limit(StepSettings()) is None
     assert time_limit(StepSettings(timeout=600)) == 11
     assert time_limit(StepSettings(timeout=1800, retries=Retries(2, 30, 2, 600))) == 93
