@@ -402,6 +402,11 @@ def test_settings_become_sbatch_options(project):
     assert "DELAYS=(30 60)" in text and "TIMEOUT=1800" in text and "CASES=(ship 2 hold 3)" in text
 
 
+def test_targets_lists_slurm():
+    result = run_cli("targets")
+    assert result.returncode == 0 and "slurm" in result.stdout
+
+
 def test_schedule_is_refused_with_a_scrontab_hint(project):
     (project / "s.yaml").write_text("name: s\nschedule: {cron: '0 3 * * *'}\nsteps:\n  a: {stub: true}\n")
     result = run_cli("compile", "s.yaml", "-t", "slurm", cwd=project)
