@@ -134,6 +134,10 @@ CASES = [
     Case("map-bad-as", top("parameters: {xs: [1]}\n").replace("a: {shell: echo}", "a: {map: {over: xs, as: 1x, steps: {b: {stub: true}}}}"), 4, 1, "'1x' is not valid: it must be a name of letters"),
     Case("switch-no-cases", step("switch: {on: x, cases: {}}"), 4, 1, "needs at least one case"),
     Case("parallel-list", step("parallel: [a, b]"), 4, 1, "a mapping of branch name to {steps}"),
+    Case("toleration-item", step("shell: x, tolerations: [5]"), 4, 1, "expected a toleration {key, operator"),
+    Case("secret-item", step("shell: x, secrets: [db]"), 4, 1, "expected a mapping {secret, key, env}, got a string 'db'"),
+    Case("returns-item", step("shell: x, returns: [1]"), 4, 1, "expected a name, got a number 1"),
+    Case("needs-item", H + "  a: {shell: x, needs: [[b]]}\n", 4, 1, "expected a step name, got a list"),
     Case("catalog-string", step("shell: x, catalog: out.csv"), 4, 1, "a mapping {get: [patterns], put: [patterns]}"),
     # ---- Kubernetes rules: quantities, names, labels ----
     Case("cpu-lots", step("shell: x, resources: {cpu: lots}"), 4, 1, "'lots' is not a Kubernetes quantity"),
