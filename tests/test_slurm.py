@@ -402,12 +402,25 @@ def test_settings_become_sbatch_options(project):
     assert "DELAYS=(30 60)" in text and "TIMEOUT=1800" in text and "CASES=(ship 2 hold 3)" in text
 
 
+def test_targets_lists_slurm():
+    result = run_cli("targets")
+    assert result.returncode == 0 and "slurm" in result.stdout
+
+
 def test_schedule_is_refused_with_a_scrontab_hint(project):
     (project / "s.yaml").write_text("name: s\nschedule: {cron: '0 3 * * *'}\nsteps:\n  a: {stub: true}\n")
     result = run_cli("compile", "s.yaml", "-t", "slurm", cwd=project)
     assert result.returncode == 2
     assert "s.yaml:2:1" in result.stderr and "SLURM has no schedule" in result.stderr
     assert "0 3 * * * bash /path/to/s.slurm.sh" in result.stderr
+
+
+def test_unreadable_quantities_are_located_errors(project):
+    (project / "r.yaml").write_text("name: r\nsteps:\n  a: {stub: true, resources: {cpu: lots, memory: 1 lot}}\n")
+    result = run_cli("compile", "r.yaml", "-t", "slurm", cwd=project)
+    assert result.returncode == 2, result.stderr
+    assert "cpu 'lots' is not a CPU quantity" in result.stderr and "memory '1 lot'" in result.stderr
+    assert "r.yaml:3:" in result.stderr
 
 
 def test_bad_sbatch_option_is_a_config_error(project):
@@ -419,7 +432,7 @@ def test_bad_sbatch_option_is_a_config_error(project):
 def test_quantities_and_time_limits():
     assert [cpus(c) for c in ("500m", 1, "1.5", 2.0, "2000m")] == [1, 1, 2, 2, 2]
     assert [megabytes(m) for m in ("1Gi", "512Mi", "1G", "100M", "1000", "1.5Gi")] == [1024, 512, 954, 96, 1, 1536]
-    assert megabytes("lots") is None
+    assert megabytes("lots") is None and cpus("lots") is None and cpus("nan") is None and cpus(0) is None
     assert time_limit(StepSettings()) is None
     assert time_limit(StepSettings(timeout=600)) == 11
     assert time_limit(StepSettings(timeout=1800, retries=Retries(2, 30, 2, 600))) == 93

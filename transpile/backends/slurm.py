@@ -48,11 +48,14 @@ def words(items) -> str:
     return " ".join(q(str(item)) for item in items)
 
 
-def cpus(cpu: str | int | float) -> int:
-    """CPUs for --cpus-per-task from a Kubernetes CPU quantity (`500m` -> 1, `1.5` -> 2)."""
-    text = str(cpu)
-    value = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-    return max(1, math.ceil(value))
+def cpus(cpu: str | int | float) -> int | None:
+    """CPUs for --cpus-per-task from a Kubernetes CPU quantity (`500m` -> 1, `1.5` -> 2); None if unreadable."""
+    text = str(cpu).strip()
+    try:
+        value = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        return None
+    return max(1, math.ceil(value)) if math.isfinite(value) and value > 0 else None
 
 
 def megabytes(memory: str) -> int | None:
@@ -90,7 +93,11 @@ class _Script:
         found = []
         res = settings.resources
         if res is not None and res.cpu is not None:
-            found.append(f"--cpus-per-task={cpus(res.cpu)}")
+            count = cpus(res.cpu)
+            if count is None:
+                self.refusals.unsupported(f"cpu '{res.cpu}' is not a CPU quantity SLURM can read", step)
+            else:
+                found.append(f"--cpus-per-task={count}")
         if res is not None and res.memory is not None:
             mib = megabytes(res.memory)
             if mib is None:

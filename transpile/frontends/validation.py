@@ -46,6 +46,16 @@ _FIELD_FORMS = {
     "labels": "a mapping of label key to string",
     "defaults": "a mapping of step settings (image, retries, timeout, resources, env, ...)",
 }
+# What one item of a list field takes.
+_ITEM_FORMS = {
+    "tolerations": "a toleration {key, operator, value, effect, toleration_seconds}",
+    "secrets": "a mapping {secret, key, env}",
+    "returns": "a name",
+    "needs": "a step name",
+    "get": "a file pattern",
+    "put": "a file pattern",
+    "command": "a string",
+}
 _TYPE_WORDS = {
     "dict_type": "a mapping",
     "model_type": "a mapping",
@@ -199,7 +209,10 @@ def _message(error: dict[str, Any], path: DocPath) -> str:
             return f"{where}: '{error['loc'][-2]}' is not a valid name: it must be {form}"
         return f"{where}: {_shown(value)} is not valid: it must be {form}"
     if kind in _TYPE_WORDS:
-        form = _FIELD_FORMS.get(name, _TYPE_WORDS[kind])
+        if path and isinstance(path[-1], int):
+            form = _ITEM_FORMS.get(name, _TYPE_WORDS[kind])
+        else:
+            form = _FIELD_FORMS.get(name, _TYPE_WORDS[kind])
         if kind == "int_from_float":
             return f"{where}: expected a whole number, got {value}"
         shown = f" {_shown(value)}" if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""

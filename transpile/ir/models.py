@@ -74,8 +74,9 @@ LabelKey = Annotated[str, AfterValidator(rules.check_label_key)]
 
 
 def check_image(value: str) -> str:
-    if not value.strip() or any(c.isspace() or ord(c) < 32 for c in value):
-        raise ValueError(f"'{value}' is not a container image reference (no spaces; e.g. python:3.12-slim)")
+    """As the Kubernetes API checks an image: not empty, no surrounding spaces, no control characters."""
+    if not value.strip() or value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{value!r} is not a container image reference (e.g. python:3.12-slim)")
     return value
 
 

@@ -152,6 +152,8 @@ def reserved_env_name(name: str) -> str | None:
     """Why `name` cannot be a value name seen by shell steps, or None when it can."""
     if name in RESERVED_ENV:
         return f"'{name}' is an environment variable shell steps rely on"
+    if not name.startswith(RESERVED_ENV_PREFIXES):
+        return None
     for prefix in RESERVED_ENV_PREFIXES:
         if name.startswith(prefix):
             owner = "transpile" if prefix == "TRANSPILE_" else "the system"

@@ -113,20 +113,21 @@ class _Checker:
                     self.report(path, f"'{name}' applies to task steps, not to a {step.kind}", field=name, key=True)
         if len(set(step.returns)) != len(step.returns):
             self.report(path, "'returns' names a value twice", field="returns")
-        doc = step_doc_path(self.pipeline, path)
         for i, name in enumerate(step.returns):
-            self.reserved(name, doc + ("returns", i), path, "return")
+            self.reserved(name, ("returns", i), path, "return")
         if step.map is not None:
-            self.reserved(step.map.as_, doc + ("map", "as"), path, "map item")
+            self.reserved(step.map.as_, ("map", "as"), path, "map item")
 
     def reserved(self, name: str, doc: tuple, path: Path | None, what: str) -> None:
-        """Refuse a value name shell steps would receive as an environment variable that breaks them."""
+        """Refuse a value name shell steps would receive as an environment variable that breaks them
+        (`doc`: the document path below the step at `path`, or from the top without one)."""
         why = reserved_env_name(name)
         if why:
+            where = step_doc_path(self.pipeline, path) + doc if path else doc
             self.problems.append(
                 Diagnostic(
                     f"the {what} name '{name}' is reserved: {why}",
-                    self.source.span(doc, key=what == "parameter"),
+                    self.source.span(where, key=what == "parameter"),
                     step=display(path) if path else None,
                     hint="rename it (shell steps see every value as an environment variable of the same name)",
                 )
