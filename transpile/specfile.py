@@ -37,7 +37,7 @@ class KubectlLoader(_BASE):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep=deep)
 
     def construct_yaml_str(self, node: yaml.ScalarNode) -> Any:
-        if node.style is None and node.value in _GO_BOOLS:
+        if not node.style and node.value in _GO_BOOLS:  # plain: '' from libyaml, None from the Python parser
             return _GO_BOOLS[node.value]
         return super().construct_yaml_str(node)
 
@@ -47,6 +47,8 @@ KubectlLoader.add_constructor("tag:yaml.org,2002:str", KubectlLoader.construct_y
 
 def looks_like_manifests(text: str) -> bool:
     """True when a YAML text is Kubernetes manifests (top-level apiVersion and kind), not a pipeline."""
+    if text.lstrip().startswith(("{", "[")):  # JSON, which kubectl also reads
+        return '"apiVersion"' in text and '"kind"' in text
     found = {m.group(1) for m in _SPEC_MARKER.finditer(text)}
     return found == {"apiVersion", "kind"}
 
