@@ -287,3 +287,18 @@ def test_unified_diff_applies_and_matches_difflib_in_size(a, b):
         theirs = list(difflib.unified_diff(a, b, "old", "new"))
         changed = sum(1 for line in ours[2:] if line[0] in "+-")
         assert changed <= sum(1 for line in theirs[2:] if line[0] in "+-") + len(a) + len(b)
+
+
+@pytest.mark.parametrize("serial", ["", "1"])
+def test_errors_on_either_side_are_reported_located(project, serial):
+    """Each side loads in its own process (Linux) or one after the other; errors read the same."""
+    env = {"TRANSPILE_DIFF_SERIAL": serial}
+    (project / "bad.yaml").write_text("name: p\nsteps:\n  one: {python: m:f, needs: [ghost]}\n")
+    for old, new in (("bad.yaml", "samples/etl.yaml"), ("samples/etl.yaml", "bad.yaml")):
+        result = run_cli("diff", old, new, cwd=project, env=env)
+        assert result.returncode == 2, result.stderr
+        assert "ghost" in result.stderr and "bad.yaml:3:" in result.stderr and "Traceback" not in result.stderr
+    edited = edit(project, "python: ml.gate:decide", "python: ml.gate:decide_v2")
+    result = run_cli("diff", "samples/etl.yaml", edited, cwd=project, env=env)
+    assert result.returncode == 1 and "  ~ gate: command python ml.gate:decide -> python ml.gate:decide_v2\n" in result.stdout
+    assert "+++ new.yaml\n" in result.stdout

@@ -8,75 +8,14 @@ their files sit at different paths (a note says so). Exit 0 when they mean the s
 from __future__ import annotations
 
 import difflib
-import functools
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-
-from transpile.errors import Diagnostic, TranspileError
 
 if TYPE_CHECKING:
     from transpile.plan.model import Plan
-    from transpile.review.summary import Summary
 
 CONTEXT = 3
-
-
-@dataclass
-class Side:
-    """One side of the comparison: its summary, its plan (pipelines only) and its Argo YAML, on demand."""
-
-    label: str
-    plan: Plan | None
-    read_summary: Callable[[], Summary]
-    read_text: Callable[[], str]
-
-    @functools.cached_property
-    def summary(self) -> Summary:
-        return self.read_summary()
-
-
-def load_side(reference: str, config: Any) -> Side:
-    """A compiled spec as it is, or a pipeline compiled and lowered now (its Argo YAML emitted if needed)."""
-    from transpile.compiler import compile_pipeline, source_file
-    from transpile.specfile import looks_like_manifests, parse_manifests
-
-    path = Path(source_file(reference))
-    if path.suffix in (".yaml", ".yml"):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TranspileError([Diagnostic(f"cannot read {reference}: {exc}")]) from None
-        if looks_like_manifests(text):
-            documents = parse_manifests(text, reference)
-            return Side(reference, None, lambda: _spec_summary(reference, documents), lambda: text)
-    from transpile.backends.base import EmitOptions
-    from transpile.backends.registry import get_backend
-    from transpile.emit import emit_plan
-    from transpile.plan.lower import lower
-    from transpile.review.summary import from_plan
-
-    compiled = compile_pipeline(reference)
-    plan = lower(compiled, config)
-
-    def argo_text() -> str:
-        emitted = emit_plan(get_backend("argo"), plan, compiled, config, EmitOptions())  # emit_files, plan reused
-        files = emitted if isinstance(emitted, dict) else {plan.name: emitted}
-        if len(files) == 1:
-            return next(iter(files.values()))
-        return "".join(f"# ==> {name} <==\n{text}" for name, text in files.items())
-
-    return Side(reference, plan, lambda: from_plan(plan), argo_text)
-
-
-def _spec_summary(reference: str, documents: list[dict]) -> Summary:
-    from transpile.review.spec_reader import SpecError, from_spec
-
-    try:
-        return from_spec(documents)
-    except (SpecError, KeyError, TypeError, AttributeError) as exc:
-        raise TranspileError([Diagnostic(f"{reference} is not an Argo spec transpile compiled: {exc}")]) from None
 
 
 def same_plan(old: Plan, new: Plan) -> bool:
@@ -143,9 +82,10 @@ def cmd_diff(args: Any) -> int:
     from transpile.config import load_config
     from transpile.review.compare import Change, Comparison, compare, compare_plans, path_notes
     from transpile.review.render import markdown_report, text_report
+    from transpile.review.sides import load_both
 
     config = load_config(args.config)
-    old, new = load_side(args.old, config), load_side(args.new, config)
+    old, new = load_both(args.old, args.new, config)
     if old.plan is not None and new.plan is not None:
         if same_plan(old.plan, new.plan):
             result = Comparison(notes=path_notes(old.plan.deploy.pipeline_file, new.plan.deploy.pipeline_file))
@@ -161,7 +101,10 @@ def cmd_diff(args: Any) -> int:
     else:
         result = compare(old.summary, new.summary)
     yaml_diff: list[str] = []
-    if result.differ:
+    if not result.differ:
+        new.release()
+    else:
+        new.prefetch()  # the helper process emits the new side while this one emits the old
         a = _ends(old.read_text().splitlines(keepends=True))
         b = _ends(new.read_text().splitlines(keepends=True))
         yaml_diff = unified_diff(a, b, old.label, new.label)
