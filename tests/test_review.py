@@ -300,5 +300,8 @@ def test_errors_on_either_side_are_reported_located(project, serial):
         assert "ghost" in result.stderr and "bad.yaml:3:" in result.stderr and "Traceback" not in result.stderr
     edited = edit(project, "python: ml.gate:decide", "python: ml.gate:decide_v2")
     result = run_cli("diff", "samples/etl.yaml", edited, cwd=project, env=env)
-    assert result.returncode == 1 and "  ~ gate: command python ml.gate:decide -> python ml.gate:decide_v2\n" in result.stdout
+    assert (
+        result.returncode == 1
+        and "  ~ gate: command python ml.gate:decide -> python ml.gate:decide_v2\n" in result.stdout
+    )
     assert "+++ new.yaml\n" in result.stdout
