@@ -417,3 +417,29 @@ def test_split_templates_are_created_before_the_main_one(api, tmp_path):
     assert names[-1] == "chain-10000" and len(names) > 1
     assert all(name.startswith("chain-10000-part-") for name in names[:-1])
     assert {name for _, _, name in server.objects} == {*names, "transpile-store"}
+
+
+@pytest.mark.parametrize("shape", ["etl", "etl-deploy", "scheduled", "nested-maps", "wide"])
+def test_the_offline_checks_accept_what_transpile_compiles(tmp_path, shape):
+    from benchmarks.pipelines import nested_maps, wide
+
+    args = ["--dry-run", "client", "-o", "json"]
+    target = "samples/etl.yaml"
+    if shape == "etl-deploy":
+        args += ["-c", "samples/deploy.yaml"]
+    elif shape == "scheduled":
+        target = str(tmp_path / "p.yaml")
+        Path(target).write_text(
+            "name: nightly\nschedule: {cron: '0 2 * * *', timezone: Europe/Paris}\n"
+            "steps:\n  one: {python: m:f, image: i}\n"
+        )
+        (tmp_path / "deploy.yaml").write_text("volume: {mode: template}\n")
+        args += ["-c", str(tmp_path / "deploy.yaml")]
+    elif shape != "etl":
+        target = str(tmp_path / "p.yaml")
+        Path(target).write_text({"nested-maps": nested_maps, "wide": wide}[shape](900))
+    result = run_cli("submit", target, *args)
+    assert result.returncode == 0, result.stderr
+    kinds = [o["kind"] for o in json.loads(result.stdout)["objects"]]
+    assert "WorkflowTemplate" in kinds
+    assert ("CronWorkflow" in kinds) == (shape == "scheduled")
