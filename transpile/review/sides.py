@@ -58,9 +58,7 @@ def load_side(reference: str, config: Any) -> Side:
         if looks_like_manifests(text):
             documents = parse_manifests(text, reference)
             return Side(reference, None, lambda: _spec_summary(reference, documents), lambda: text)
-    from transpile.backends.base import EmitOptions
-    from transpile.backends.registry import get_backend
-    from transpile.emit import emit_plan
+    from transpile.emit import emit_files
     from transpile.plan.lower import lower
     from transpile.review.summary import from_plan
 
@@ -68,8 +66,7 @@ def load_side(reference: str, config: Any) -> Side:
     plan = lower(compiled, config)
 
     def argo_text() -> str:
-        emitted = emit_plan(get_backend("argo"), plan, compiled, config, EmitOptions())  # emit_files, plan reused
-        files = emitted if isinstance(emitted, dict) else {plan.name: emitted}
+        files = emit_files(compiled, config, "argo")  # exactly what `transpile compile` writes
         if len(files) == 1:
             return next(iter(files.values()))
         return "".join(f"# ==> {name} <==\n{text}" for name, text in files.items())
