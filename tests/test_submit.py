@@ -1,70 +1,20 @@
-"""`transpile submit` with the real kubernetes client against a local HTTP server on 127.0.0.1 that records
-every request and answers as scripted (201, 404, 409, 422, 500, ...)."""
+"""`transpile submit` with the real kubernetes client against the local fake API server
+(tests/support/fake_apiserver.py), which keeps objects like a cluster and can be scripted (404, 409, 422,
+500, a server that never answers, ...)."""
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
 
 from tests.conftest import run_cli
+from tests.support.fake_apiserver import FakeApiServer
 
-Answer = tuple[int, dict]
 WT_PATH = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflowtemplates"
-
-
-class FakeApiServer:
-    """Records (method, path, query, body) and answers with `respond(method, path, body)`."""
-
-    def __init__(self, respond: Callable[[str, str, dict | None], Answer]):
-        self.requests: list[dict] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
-                url = urlparse(self.path)
-                server.requests.append(
-                    {
-                        "method": self.command,
-                        "path": url.path,
-                        "query": parse_qs(url.query),
-                        "body": body,
-                        "auth": self.headers.get("Authorization"),
-                    }
-                )
-                status, answer = respond(self.command, url.path, body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
-
-            def log_message(self, *args) -> None:  # keep test output quiet
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def status_body(code: int, message: str, reason: str = "Invalid") -> dict:
@@ -78,13 +28,16 @@ def status_body(code: int, message: str, reason: str = "Invalid") -> dict:
     }
 
 
-def created(method: str, path: str, body: dict | None) -> Answer:
+def created(method: str, path: str, body: dict | None):
+    """Scripted answers: accept every create, find nothing (the old recording server's behaviour)."""
     if method == "POST":
         answer = dict(body or {})
         answer["metadata"] = {**answer.get("metadata", {}), "resourceVersion": "1"}
         if answer["metadata"].get("generateName"):
             answer["metadata"]["name"] = answer["metadata"]["generateName"] + "x7k2p"
         return 201, answer
+    if method == "GET" and path.startswith("/api/v1/namespaces/") and path.count("/") == 4:
+        return 200, {"kind": "Namespace", "metadata": {"name": path.rsplit("/", 1)[1]}}
     return 404, status_body(404, "not found", "NotFound")
 
 
@@ -109,8 +62,8 @@ def kubeconfig(tmp_path: Path, server: str, namespace: str = "data") -> Path:
 def api():
     servers = []
 
-    def start(respond: Callable[[str, str, dict | None], Answer] = created) -> FakeApiServer:
-        server = FakeApiServer(respond)
+    def start(respond=created, **options) -> FakeApiServer:
+        server = FakeApiServer(respond=respond, **options)
         servers.append(server)
         return server
 
@@ -119,25 +72,29 @@ def api():
         server.close()
 
 
-def submit(tmp_path: Path, server: FakeApiServer, *args: str, target: str = "samples/etl.yaml"):
-    return run_cli("submit", target, "--kubeconfig", str(kubeconfig(tmp_path, server.url)), *args)
+def submit(tmp_path: Path, server: FakeApiServer, *args: str, target: str = "samples/etl.yaml", env=None):
+    return run_cli("submit", target, "--kubeconfig", str(kubeconfig(tmp_path, server.url)), *args, env=env)
+
+
+def writes(server: FakeApiServer) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in server.writes()]
 
 
 def test_creates_claim_and_template(api, tmp_path):
     server = api()
     result = submit(tmp_path, server)
     assert result.returncode == 0, result.stderr
-    methods = [(r["method"], r["path"]) for r in server.requests]
-    assert methods == [
+    assert writes(server) == [
         ("POST", "/api/v1/namespaces/data/persistentvolumeclaims"),
         ("POST", WT_PATH.format(ns="data")),
     ]
-    claim, template = (r["body"] for r in server.requests)
+    assert server.requests[0].path == "/api/v1/namespaces/data"  # the namespace is checked first
+    claim, template = (r.body for r in server.writes())
     assert claim["kind"] == "PersistentVolumeClaim" and claim["spec"]["accessModes"] == ["ReadWriteMany"]
     assert template["kind"] == "WorkflowTemplate" and template["metadata"]["name"] == "etl-daily"
     assert template["metadata"]["namespace"] == "data"
     assert template["spec"]["templates"][0]["name"] == "main"
-    assert server.requests[0]["auth"] == "Bearer secret-token"
+    assert {r.auth for r in server.requests} == {"Bearer secret-token"}
     assert "created WorkflowTemplate data/etl-daily" in result.stdout
 
 
@@ -147,7 +104,7 @@ def test_namespace_flag_and_compiled_spec_file(api, tmp_path):
     server = api()
     result = submit(tmp_path, server, "-n", "other", target=str(spec))
     assert result.returncode == 0, result.stderr
-    assert [r["path"] for r in server.requests] == [WT_PATH.format(ns="other")]
+    assert writes(server) == [("POST", WT_PATH.format(ns="other"))]
 
 
 def test_conflict_replaces_with_the_server_resource_version(api, tmp_path):
@@ -156,23 +113,25 @@ def test_conflict_replaces_with_the_server_resource_version(api, tmp_path):
             return 409, status_body(409, 'workflowtemplates.argoproj.io "etl-daily" already exists', "AlreadyExists")
         if method == "POST":
             return 409, status_body(409, "exists", "AlreadyExists")
-        if method == "GET":
+        if method == "GET" and "workflowtemplates" in path:
             return 200, {
                 "apiVersion": "argoproj.io/v1alpha1",
                 "kind": "WorkflowTemplate",
                 "metadata": {"name": "etl-daily", "resourceVersion": "4242"},
             }
-        return 200, body
+        if method == "PUT":
+            return 200, body
+        return None
 
     server = api(respond)
     result = submit(tmp_path, server)
     assert result.returncode == 0, result.stderr
-    methods = [(r["method"], r["path"]) for r in server.requests]
+    methods = [(r.method, r.path) for r in server.requests]
     assert methods[-2:] == [
         ("GET", WT_PATH.format(ns="data") + "/etl-daily"),
         ("PUT", WT_PATH.format(ns="data") + "/etl-daily"),
     ]
-    assert server.requests[-1]["body"]["metadata"]["resourceVersion"] == "4242"
+    assert server.requests[-1].body["metadata"]["resourceVersion"] == "4242"
     assert "PersistentVolumeClaim data/transpile-store exists, left as is" in result.stdout
     assert "updated WorkflowTemplate data/etl-daily" in result.stdout
 
@@ -215,7 +174,7 @@ def test_unreachable_server_and_missing_kubeconfig(tmp_path):
     result = run_cli("submit", "samples/etl.yaml", "--kubeconfig", str(kubeconfig(tmp_path, "http://127.0.0.1:9")))
     assert result.returncode == 2 and "cannot reach the Kubernetes API server at http://127.0.0.1:9" in result.stderr
     result = run_cli("submit", "samples/etl.yaml", "--kubeconfig", str(tmp_path / "none"))
-    assert result.returncode == 2 and "no usable kubeconfig" in result.stderr
+    assert result.returncode == 2 and f"kubeconfig {tmp_path / 'none'} does not exist" in result.stderr
 
 
 def test_run_and_wait(api, tmp_path):
@@ -234,13 +193,13 @@ def test_run_and_wait(api, tmp_path):
     server = api(respond)
     result = submit(tmp_path, server, "--run", "-p", "date=2026-02-02", "--wait", "--poll", "0.05")
     assert result.returncode == 0, result.stderr
-    run = next(r for r in server.requests if r["path"].endswith("/workflows"))
-    assert run["method"] == "POST"
-    assert run["body"]["spec"] == {
+    run = next(r for r in server.requests if r.path.endswith("/workflows"))
+    assert run.method == "POST"
+    assert run.body["spec"] == {
         "workflowTemplateRef": {"name": "etl-daily"},
         "arguments": {"parameters": [{"name": "date", "value": "2026-02-02"}]},
     }
-    assert run["body"]["metadata"]["generateName"] == "etl-daily-"
+    assert run.body["metadata"]["generateName"] == "etl-daily-"
     lines = result.stdout.splitlines()
     assert "etl-daily-x7k2p" in lines
     assert "workflow etl-daily-x7k2p: Running 1/3" in lines and lines[-1] == "workflow etl-daily-x7k2p: Succeeded 3/3"
@@ -248,7 +207,7 @@ def test_run_and_wait(api, tmp_path):
 
 def test_wait_exits_one_when_the_run_fails(api, tmp_path):
     def respond(method, path, body):
-        if method == "GET":
+        if method == "GET" and "/workflows/" in path:
             return 200, {"status": {"phase": "Failed", "message": "child 'extract' failed"}}
         return created(method, path, body)
 
@@ -257,28 +216,230 @@ def test_wait_exits_one_when_the_run_fails(api, tmp_path):
     assert "Failed" in result.stdout and "child 'extract' failed" in result.stdout
 
 
-def test_unknown_run_parameter(api, tmp_path):
-    result = submit(tmp_path, api(), "--run", "-p", "dat=1")
-    assert result.returncode == 2 and "unknown parameter(s) dat" in result.stderr
+def test_unknown_run_parameter_creates_nothing(api, tmp_path):
+    server = api(respond=None)
+    result = submit(tmp_path, server, "--run", "-p", "nope=1", "-p", "date=2026-02-02")
+    assert result.returncode == 2
+    assert (
+        "unknown parameter(s) nope for etl-daily" in result.stderr and "its parameters: date, shards" in result.stderr
+    )
+    assert server.requests == [] and server.objects == {}
+    result = submit(tmp_path, server, "-p", "date=1")
+    assert result.returncode == 2 and "-p sets a parameter of a run; add --run" in result.stderr
+    assert server.requests == []
 
 
-def test_dry_runs(api, tmp_path):
-    server = api()
+def test_namespace_is_checked_before_anything_is_created(api, tmp_path):
+    server = api(respond=None)
+    result = submit(tmp_path, server, "-n", "Not_A_Namespace")
+    assert result.returncode == 2 and "namespace 'Not_A_Namespace' is not a valid name" in result.stderr
+    assert server.requests == []
+    result = submit(tmp_path, server, "-n", "missing")
+    assert result.returncode == 2
+    assert f"namespace missing does not exist on the cluster at {server.url}" in result.stderr
+    assert server.writes() == [] and server.objects == {}
+    # a user who may not read namespaces still submits: the creates are the test
+    forbidden = api(
+        respond=lambda method, path, body: (
+            (403, status_body(403, "forbidden", "Forbidden")) if path == "/api/v1/namespaces/data" else None
+        )
+    )
+    assert submit(tmp_path, forbidden).returncode == 0
+    assert len(forbidden.objects) == 2
+
+
+def test_a_bad_spec_creates_nothing(api, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    assert run_cli("compile", "samples/etl.yaml", "-o", str(spec), "--with-claim").returncode == 0
+    documents = list(yaml.safe_load_all(spec.read_text()))
+    template = documents[0]
+    template["spec"]["templates"][0]["dag"]["tasks"][0]["template"] = "nowhere"
+    template["spec"]["entrypoint"] = "nothing"
+    template["metadata"]["labels"]["team"] = True
+    documents.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}})
+    spec.write_text(yaml.safe_dump_all(documents))
+    server = api(respond=None)
+    result = submit(tmp_path, server, target=str(spec))
+    assert result.returncode == 2
+    for message in (
+        "spec.entrypoint names template 'nothing', which is not defined",
+        "uses template 'nowhere', which is not defined",
+        "metadata.labels.team is true, not a string; quote it",
+        "transpile submit sends PersistentVolumeClaim, WorkflowTemplate, CronWorkflow objects; apply a Secret",
+    ):
+        assert message in result.stderr
+    assert server.requests == []
+
+
+def test_an_object_over_the_etcd_limit_is_refused_offline(api, tmp_path):
+    big = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "big"},
+        "spec": {
+            "entrypoint": "t0",
+            "templates": [{"name": f"t{i}", "container": {"image": "i", "args": ["x" * 9000]}} for i in range(180)],
+        },
+    }
+    spec = tmp_path / "big.yaml"
+    spec.write_text(json.dumps(big))
+    server = api(respond=None)
+    result = submit(tmp_path, server, target=str(spec))
+    assert result.returncode == 2 and "etcd refuses objects over 1,572,864 bytes" in result.stderr
+    assert server.requests == []
+
+
+def test_a_hanging_server_times_out(api, tmp_path):
+    server = api(respond=None, hang=True)
+    started = time.monotonic()
+    result = submit(tmp_path, server, "--request-timeout", "1")
+    assert result.returncode == 2
+    assert time.monotonic() - started < 60
+    assert f"the Kubernetes API server at {server.url} did not answer within 1s" in result.stderr
+    assert "--request-timeout" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_timeouts_have_defaults():
+    help_text = run_cli("submit", "--help").stdout
+    assert "--request-timeout SECONDS" in help_text and "(default 30)" in help_text
+    assert "--connect-timeout SECONDS" in help_text and "(default 10)" in help_text
+    result = run_cli("submit", "samples/etl.yaml", "--request-timeout", "0")
+    assert result.returncode == 2 and "expected a positive number of seconds" in result.stderr
+
+
+def test_dry_run_client_needs_no_kubeconfig(tmp_path):
+    env = {"KUBECONFIG": str(tmp_path / "nowhere"), "HOME": str(tmp_path)}
+    result = run_cli("submit", "samples/etl.yaml", "--dry-run", "client", "--run", "-p", "date=x", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "would create or update PersistentVolumeClaim default/transpile-store (client dry run, nothing sent)",
+        "would create or update WorkflowTemplate default/etl-daily (client dry run, nothing sent)",
+        "would create a Workflow from etl-daily with date=x",
+        "etl-daily-(dry-run)",
+    ]
+    bad = run_cli("submit", "samples/etl.yaml", "--dry-run", "client", "--run", "-p", "nope=1", env=env)
+    assert bad.returncode == 2 and "unknown parameter(s) nope" in bad.stderr
+
+
+def test_dry_run_server_persists_nothing_and_says_so(api, tmp_path):
+    server = api(respond=None)
     result = submit(tmp_path, server, "--dry-run", "server", "--run")
     assert result.returncode == 0, result.stderr
-    assert server.requests and all(r["query"].get("dryRun") == ["All"] for r in server.requests)
-    quiet = api()
-    result = submit(tmp_path, quiet, "--dry-run", "client", "--run")
-    assert result.returncode == 0 and quiet.requests == []
-    assert "would create or update WorkflowTemplate data/etl-daily" in result.stdout
+    assert server.writes() and all(r.query.get("dryRun") == ["All"] for r in server.writes())
+    assert server.objects == {}
+    lines = result.stdout.splitlines()
+    assert "would create PersistentVolumeClaim data/transpile-store (server dry run)" in lines
+    assert "would create WorkflowTemplate data/etl-daily (server dry run)" in lines
+    assert "would create a Workflow from etl-daily (server dry run)" in lines
+    assert not any(line.startswith("created") for line in lines)
+    # against objects that exist: "would update"
+    assert submit(tmp_path, server).returncode == 0
+    result = submit(tmp_path, server, "--dry-run", "server")
+    assert "would update WorkflowTemplate data/etl-daily (server dry run)" in result.stdout.splitlines()
+
+
+def test_quiet_and_json_output_for_scripts(api, tmp_path):
+    server = api(respond=None)
+    result = submit(tmp_path, server, "--run", "--quiet")
+    assert result.returncode == 0, result.stderr
+    (workflow,) = result.stdout.splitlines()
+    assert workflow.startswith("etl-daily-") and ("workflows", "data", workflow) in server.objects
+    result = submit(tmp_path, server, "--run", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["workflow"].startswith("etl-daily-") and document["workflow"] != workflow
+    assert document["namespace"] == "data" and document["dryRun"] is None
+    assert {"kind": "WorkflowTemplate", "name": "etl-daily", "action": "updated"} in document["objects"]
+    assert "updated WorkflowTemplate data/etl-daily" in result.stderr
+
+
+def test_spec_files_are_read_like_kubectl(api, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    assert run_cli("compile", "samples/etl.yaml", "-o", str(spec), "--with-claim").returncode == 0
+    template, claim = list(yaml.safe_load_all(spec.read_text()))
+    listed = {"apiVersion": "v1", "kind": "List", "items": [claim]}
+    spec.write_text(
+        "---\n# comment only\n---\n" + yaml.safe_dump(template) + "---\n" + yaml.safe_dump(listed) + "---\n"
+    )
+    server = api(respond=None)
+    result = submit(tmp_path, server, target=str(spec))
+    assert result.returncode == 0, result.stderr
+    assert sorted(kind for kind, _, _ in server.objects) == ["persistentvolumeclaims", "workflowtemplates"]
+    # YAML 1.1 as kubectl reads it: unquoted y/yes/on are booleans, which a label cannot be
+    text = spec.read_text()
+    for word in ("y", "yes", "on"):
+        spec.write_text(
+            text.replace("app.kubernetes.io/managed-by: transpile", f"app.kubernetes.io/managed-by: {word}", 1)
+        )
+        result = submit(tmp_path, server, target=str(spec))
+        assert result.returncode == 2 and "managed-by is true, not a string; quote it" in result.stderr
+    spec.write_text("apiVersion: v1\nkind: List\nmetadata: {name: a}\nkind: List\n")
+    result = submit(tmp_path, server, target=str(spec))
+    assert result.returncode == 2 and "mapping key 'kind' is given twice" in result.stderr
+    assert f"{spec}:4:1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "kubeconfig {path} does not exist"),
+        ("clusters: [\n  not: yaml: at all", "kubeconfig {path} is not valid YAML"),
+        ("just a string", "kubeconfig {path} is not a kubeconfig"),
+        ("apiVersion: v1\nclusters: []\ncontexts: []\n", "kubeconfig {path} sets no current-context"),
+    ],
+)
+def test_an_unusable_kubeconfig_is_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "kube.yaml"
+    if content is not None:
+        path.write_text(content)
+    result = run_cli("submit", "samples/etl.yaml", "--kubeconfig", str(path))
+    assert result.returncode == 2, result.stderr
+    first, *rest = result.stderr.splitlines()
+    assert first.startswith("error: " + message.format(path=path))
+    assert not any(line.startswith("error") for line in rest)
+    assert "Invalid kube-config" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_context_flag_is_checked(api, tmp_path):
+    result = submit(tmp_path, api(), "--context", "nope")
+    assert result.returncode == 2 and "context 'nope' is not in kubeconfig" in result.stderr
+    assert "(contexts: test)" in result.stderr
 
 
 def test_split_templates_are_created_before_the_main_one(api, tmp_path):
     from benchmarks.pipelines import chain
 
     (tmp_path / "big.yaml").write_text(chain(10_000))
-    server = api()
+    server = api(respond=None)
     result = submit(tmp_path, server, target=str(tmp_path / "big.yaml"))
     assert result.returncode == 0, result.stderr
-    names = [r["body"]["metadata"]["name"] for r in server.requests if r["path"].endswith("/workflowtemplates")]
-    assert names == ["chain-10000-part-1", "chain-10000"]
+    names = [r.body["metadata"]["name"] for r in server.writes() if r.path.endswith("/workflowtemplates")]
+    assert names[-1] == "chain-10000" and len(names) > 1
+    assert all(name.startswith("chain-10000-part-") for name in names[:-1])
+    assert {name for _, _, name in server.objects} == {*names, "transpile-store"}
+
+
+@pytest.mark.parametrize("shape", ["etl", "etl-deploy", "scheduled", "nested-maps", "wide"])
+def test_the_offline_checks_accept_what_transpile_compiles(tmp_path, shape):
+    from benchmarks.pipelines import nested_maps, wide
+
+    args = ["--dry-run", "client", "-o", "json"]
+    target = "samples/etl.yaml"
+    if shape == "etl-deploy":
+        args += ["-c", "samples/deploy.yaml"]
+    elif shape == "scheduled":
+        target = str(tmp_path / "p.yaml")
+        Path(target).write_text(
+            "name: nightly\nschedule: {cron: '0 2 * * *', timezone: Europe/Paris}\n"
+            "steps:\n  one: {python: m:f, image: i}\n"
+        )
+        (tmp_path / "deploy.yaml").write_text("volume: {mode: template}\n")
+        args += ["-c", str(tmp_path / "deploy.yaml")]
+    elif shape != "etl":
+        target = str(tmp_path / "p.yaml")
+        Path(target).write_text({"nested-maps": nested_maps, "wide": wide}[shape](900))
+    result = run_cli("submit", target, *args)
+    assert result.returncode == 0, result.stderr
+    kinds = [o["kind"] for o in json.loads(result.stdout)["objects"]]
+    assert "WorkflowTemplate" in kinds
+    assert ("CronWorkflow" in kinds) == (shape == "scheduled")

@@ -1,175 +1,227 @@
-"""What a pipeline means, step by step, read from its IR or back from a compiled Argo spec, so that two
-versions can be compared by meaning (`transpile diff`).
+"""What a pipeline means, as comparable facts: read from its execution plan, or back from a compiled Argo
+spec (`transpile.review.spec_reader`), so that two versions can be compared by meaning (`transpile diff`).
 
-From a spec, a step's kind is known only as task/map/parallel/switch (pods read the command from the
-pipeline file), and in a block cut into parts of 200 tasks, needs that cross two parts are not visible.
+Facts are short strings, written the same way from either source. A spec shows fewer facts than a plan
+(pods read commands, returns and catalogs from the pipeline file), so each summary names the facts it
+can see and a comparison looks only at the facts both sides see.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from transpile.ir.graph import walk
 from transpile.ir.names import node_id
+from transpile.plan import model as p
 
-if TYPE_CHECKING:
-    from transpile.ir.models import Pipeline
+# Step facts a compiled spec shows (from its container templates and composite DAGs).
+SPEC_STEP_FACTS = frozenset(
+    ["image", "resources", "retries", "timeout", "env", "secrets", "node selector", "tolerations", "cases"]
+)
+PLAN_STEP_FACTS = SPEC_STEP_FACTS | {"command", "returns", "catalog", "over", "as", "on"}
+# The order facts are reported in (a pipeline's `parameter NAME` facts come after `schedule`).
+ORDER = {
+    name: i
+    for i, name in enumerate(
+        [
+            "command",
+            "image",
+            "resources",
+            "retries",
+            "timeout",
+            "env",
+            "secrets",
+            "node selector",
+            "tolerations",
+            "returns",
+            "catalog",
+            "over",
+            "as",
+            "on",
+            "cases",
+            "name",
+            "description",
+            "schedule",
+            "parameter",
+            "namespace",
+            "service account",
+            "parallelism",
+            "ttl",
+            "labels",
+            "volume",
+            "control image",
+            "working dir",
+        ]
+    )
+}
 
-PREFIX = "{{inputs.parameters.prefix}}"
+
+def fact_order(key: str) -> tuple[int, str]:
+    return ORDER.get(key.split(" ", 1)[0] if key.startswith("parameter ") else key, len(ORDER)), key
 
 
 @dataclass
-class StepSummary:
-    """The comparable facts of one step."""
+class StepFacts:
+    """The comparable facts of one step. `needs_partial`: the spec shows only some of its needs (a DAG
+    cut into parts keeps only the needs inside each part)."""
 
     kind: str
     needs: tuple[str, ...] = ()
-    settings: dict[str, Any] = field(default_factory=dict)
-    detail: str | None = None  # the command, when read from a pipeline
-    needs_known: bool = True  # False at the head of a part of a cut DAG, whose needs the spec cannot show
+    facts: dict[str, str] = field(default_factory=dict)
+    needs_partial: bool = False
 
 
 @dataclass
 class Summary:
+    """A pipeline's meaning: pipeline facts and its steps by node id, in declaration order."""
+
     name: str
     hash: str | None
-    steps: dict[str, StepSummary]
+    pipeline_file: str | None
+    facts: dict[str, str]
+    steps: dict[str, StepFacts]
     from_spec: bool
 
-
-def _kind(step: Any) -> str:
-    return "task" if step.is_task else step.kind
-
-
-def from_pipeline(pipeline: Pipeline, digest: str) -> Summary:
-    """The summary of a compiled pipeline (defaults already folded in)."""
-    steps: dict[str, StepSummary] = {}
-    for located in walk(pipeline):
-        step = located.step
-        settings: dict[str, Any] = {}
-        detail = None
-        if step.is_task:
-            detail = step.python or step.shell or "stub"
-            if step.image:
-                settings["image"] = step.image
-            if step.resources is not None:
-                settings["resources"] = _resources(step.resources.cpu, step.resources.memory, step.resources.gpu)
-            if step.retries is not None and step.retries.limit:
-                settings["retries"] = step.retries.limit
-            if step.timeout:
-                settings["timeout"] = f"{step.timeout}s"
-        needs = tuple(node_id(located.block + (n,)) for n in dict.fromkeys(step.needs))
-        steps[node_id(located.path)] = StepSummary(_kind(step), needs, settings, detail)
-    return Summary(pipeline.name, digest, steps, from_spec=False)
+    @property
+    def step_facts(self) -> frozenset[str]:
+        return SPEC_STEP_FACTS if self.from_spec else PLAN_STEP_FACTS
 
 
-def _resources(cpu: Any, memory: Any, gpu: Any) -> str:
+# -- writing facts (shared by both sources) ---------------------------------------------------------------
+def parameter_value(value: Any) -> str:
+    """A parameter's default as Argo holds it: strings as they are, anything else as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def pairs(mapping: dict[str, Any] | None) -> str | None:
+    return ", ".join(f"{k}={v}" for k, v in sorted(mapping.items())) if mapping else None
+
+
+def resources_fact(cpu: Any, memory: Any, gpu: Any) -> str | None:
     parts = [f"cpu={cpu}" if cpu is not None else "", f"memory={memory}" if memory else "", f"gpu={gpu}" if gpu else ""]
-    return " ".join(p for p in parts if p) or "-"
+    return " ".join(x for x in parts if x) or None
 
 
-def from_spec(documents: list[dict[str, Any]]) -> Summary:
-    """The summary read back from compiled Argo documents (one pipeline, possibly several templates)."""
-    library: dict[str, dict[str, dict]] = {}
-    main = None
-    for document in documents:
-        if document.get("kind") != "WorkflowTemplate":
-            continue
-        library[document["metadata"]["name"]] = {t["name"]: t for t in document["spec"].get("templates", [])}
-        if "entrypoint" in document["spec"]:
-            main = document
-    if main is None:
-        raise ValueError("no WorkflowTemplate with an entrypoint in the spec")
-    reader = _SpecReader(library, main["metadata"]["name"])
-    reader.dag(main["spec"]["entrypoint"], main["metadata"]["name"], "")
-    if main["spec"].get("onExit"):
-        reader.dag(main["spec"]["onExit"], main["metadata"]["name"], "")
-    annotations = main["metadata"].get("annotations", {})
-    return Summary(main["metadata"]["name"], annotations.get("transpile.io/pipeline-hash"), reader.steps, True)
-
-
-class _SpecReader:
-    def __init__(self, library: dict[str, dict[str, dict]], home: str):
-        self.library = library
-        self.home = home
-        self.steps: dict[str, StepSummary] = {}
-
-    def resolve(self, task: dict, here: str) -> tuple[dict, str]:
-        if "templateRef" in task:
-            ref = task["templateRef"]
-            return self.library[ref["name"]][ref["template"]], ref["name"]
-        return self.library[here][task["template"]], here
-
-    @staticmethod
-    def argument(task: dict, name: str, prefix: str) -> str | None:
-        for param in task.get("arguments", {}).get("parameters", []):
-            if param["name"] == name:
-                return param.get("value", "").replace(PREFIX, prefix)
+def retries_fact(limit: Any, backoff: str | None, factor: Any, cap: str | None) -> str | None:
+    if not limit:
         return None
-
-    def dag(self, name: str, here: str, prefix: str, part: bool = False) -> None:
-        template = self.library[here][name]
-        tasks = template.get("dag", {}).get("tasks", [])
-        names = {t["name"] for t in tasks}
-        if {"items", "each"} <= names or "select" in names:
-            self.composite(tasks, here, prefix, "map" if "items" in names else "switch")
-            return
-        ids: dict[str, str] = {}
-        for task in tasks:
-            target, where = self.resolve(task, here)
-            node = self.argument(task, "node", prefix)
-            inner_prefix = self.argument(task, "prefix", prefix)
-            if node is not None and "container" in target:
-                ids[task["name"]] = node
-                self.steps[node] = StepSummary("task", (), _settings(target))
-            elif inner_prefix is not None and inner_prefix != prefix:
-                ids[task["name"]] = inner_prefix
-                self.step_dag(target, where, inner_prefix)
-            elif "when" in task:  # the exit handler's guard around the on_failure block
-                self.dag(target["name"], where, prefix)
-            else:  # a part of a block cut into pieces: the same place
-                self.dag(target["name"], where, inner_prefix if inner_prefix is not None else prefix, part=True)
-        for task in tasks:
-            step = self.steps.get(ids.get(task["name"], ""))
-            if step is None:
-                continue
-            if task.get("depends"):
-                step.needs = tuple(ids[d] for d in task["depends"].split(" && ") if d in ids)
-            elif part:
-                step.needs_known = False
-
-    def step_dag(self, template: dict, where: str, prefix: str) -> None:
-        names = {t["name"] for t in template.get("dag", {}).get("tasks", [])}
-        if {"items", "each"} <= names or "select" in names:
-            self.composite(template["dag"]["tasks"], where, prefix, "map" if "items" in names else "switch")
-        else:
-            self.steps[prefix] = StepSummary("parallel")
-            for task in template["dag"]["tasks"]:
-                target, there = self.resolve(task, where)
-                self.dag(target["name"], there, self.argument(task, "prefix", prefix) or prefix)
-
-    def composite(self, tasks: list[dict], here: str, prefix: str, kind: str) -> None:
-        self.steps[prefix] = StepSummary(kind)
-        for task in tasks:
-            if task["name"] in ("items", "select"):
-                continue
-            target, there = self.resolve(task, here)
-            self.dag(target["name"], there, self.argument(task, "prefix", prefix) or prefix)
+    text = str(limit)
+    if backoff:
+        text += f" (backoff {backoff}" + (f" x{factor}" if factor else "") + (f", at most {cap}" if cap else "") + ")"
+    return text
 
 
-def _settings(template: dict) -> dict[str, Any]:
-    container = template.get("container", {})
-    settings: dict[str, Any] = {}
-    if container.get("image"):
-        settings["image"] = container["image"]
-    resources = container.get("resources")
-    if resources:
-        requests, limits = resources.get("requests", {}), resources.get("limits", {})
-        settings["resources"] = _resources(requests.get("cpu"), requests.get("memory"), limits.get("nvidia.com/gpu"))
-    retries = template.get("retryStrategy", {}).get("limit")
-    if retries:
-        settings["retries"] = int(retries)
-    if template.get("timeout"):
-        settings["timeout"] = template["timeout"]
-    return settings
+def compact(items: Iterable[dict[str, Any]]) -> str | None:
+    text = ", ".join(json.dumps(item, separators=(",", ":"), sort_keys=True) for item in items)
+    return text or None
+
+
+def clean(facts: dict[str, str | None]) -> dict[str, str]:
+    return {k: v for k, v in facts.items() if v is not None}
+
+
+# -- from the plan ----------------------------------------------------------------------------------------
+def _task_facts(step: p.Step) -> dict[str, str]:
+    settings = step.settings or p.Settings()
+    command = f"python {step.python}" if step.python else f"shell {step.shell}" if step.shell is not None else "stub"
+    res = settings.resources
+    retries = settings.retries
+    facts: dict[str, str | None] = {
+        "command": command,
+        "image": settings.image,
+        "resources": resources_fact(res.cpu, res.memory, res.gpu) if res else None,
+        "retries": retries_fact(
+            retries.limit,
+            f"{retries.backoff}s" if retries.backoff else None,
+            retries.factor if retries.factor != 1 else None,
+            f"{retries.max_backoff}s" if retries.max_backoff else None,
+        )
+        if retries
+        else None,
+        "timeout": f"{settings.timeout}s" if settings.timeout else None,
+        "env": pairs(settings.env),
+        "secrets": ", ".join(f"{s.env} from {s.secret}/{s.key}" for s in settings.secrets or ()) or None,
+        "node selector": pairs(settings.node_selector),
+        "tolerations": compact(_toleration(t) for t in settings.tolerations or ()),
+        "returns": ", ".join(step.returns) or None,
+    }
+    if step.catalog is not None:
+        facts["catalog"] = f"get [{', '.join(step.catalog.get)}] put [{', '.join(step.catalog.put)}]"
+    return clean(facts)
+
+
+def _toleration(t: p.Toleration) -> dict[str, Any]:
+    fields = (
+        ("key", t.key),
+        ("operator", t.operator),
+        ("value", t.value),
+        ("effect", t.effect),
+        ("tolerationSeconds", t.toleration_seconds),
+    )
+    return {k: v for k, v in fields if v is not None}
+
+
+def walk(plan: p.Plan) -> Iterator[p.Step]:
+    """Every step of a plan, composites before their children, in declaration order; on_failure last."""
+    blocks = [plan.steps] + ([plan.on_failure.steps] if plan.on_failure is not None else [])
+    stack = [iter(block.values()) for block in reversed(blocks)]
+    while stack:
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            continue
+        yield step
+        children = [child for _, block in step.blocks() for child in block.values()]
+        if children:
+            stack.append(iter(children))
+
+
+def step_facts(step: p.Step) -> StepFacts:
+    """The facts of one plan step."""
+    where = step.path[:-1]
+    needs = tuple(node_id(where + (n,)) for n in dict.fromkeys(step.needs))
+    if step.is_task:
+        facts = _task_facts(step)
+    elif step.map is not None:
+        facts = {"over": step.map.over, "as": step.map.as_}
+    elif step.switch is not None:
+        facts = {"on": step.switch.on, "cases": ", ".join(node_id((c,)) for c in step.switch.cases)}
+    else:
+        facts = {}
+    return StepFacts(step.kind, needs, facts)
+
+
+def from_plan(plan: p.Plan) -> Summary:
+    """The summary of an execution plan."""
+    steps = {step.id: step_facts(step) for step in walk(plan)}
+    return Summary(plan.name, plan.hash, plan.deploy.pipeline_file, pipeline_facts(plan), steps, from_spec=False)
+
+
+def pipeline_facts(plan: p.Plan) -> dict[str, str]:
+    deploy, volume, schedule = plan.deploy, plan.deploy.volume, plan.schedule
+    if volume.mode == "template":
+        where = f"a claim per run ({volume.size}, {volume.access_mode}) at {volume.mount_path}"
+    else:
+        where = f"claim {volume.claim} at {volume.mount_path}"
+    facts: dict[str, str | None] = {
+        "name": plan.name,
+        "description": plan.description,
+        "schedule": schedule_fact(schedule.cron, schedule.timezone, schedule.concurrency_policy) if schedule else None,
+        "namespace": deploy.namespace,
+        "service account": deploy.service_account,
+        "parallelism": str(deploy.parallelism) if deploy.parallelism is not None else None,
+        "ttl": f"{deploy.ttl}s" if deploy.ttl is not None else None,
+        "labels": pairs(plan.labels),
+        "volume": where,
+        "command": " ".join(deploy.command),
+        "working dir": deploy.working_dir,
+        "control image": plan.control.image if any(n.role != "task" for n in plan.nodes.values()) else None,
+    }
+    facts |= {f"parameter {k}": parameter_value(v) for k, v in plan.parameters.items()}
+    return clean(facts)
+
+
+def schedule_fact(cron: str, timezone: str | None, policy: str | None) -> str:
+    return cron + (f" ({timezone})" if timezone else "") + (f", {policy}" if policy else "")
