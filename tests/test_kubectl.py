@@ -22,13 +22,6 @@ from tests.conftest import run_cli
 from tests.support.fake_apiserver import ANNOTATIONS_LIMIT, FakeApiServer
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-# The Argo backend's object budget for client-side apply is built on another branch (issue 12); until it
-# is merged the big objects exceed the annotation limit. The lead removes this marker at merge.
-NEEDS_APPLY_BUDGET = pytest.mark.xfail(
-    strict=True, reason="needs the Argo backend's per-object budget for kubectl's last-applied annotation"
-)
-
-
 @pytest.fixture(scope="module")
 def kubectl() -> str:
     found = shutil.which("kubectl")
@@ -114,8 +107,8 @@ def apply_twice(server: FakeApiServer, kubectl, spec: Path) -> None:
 @pytest.mark.parametrize(
     "shape",
     [
-        pytest.param("chain-10000", marks=NEEDS_APPLY_BUDGET),
-        pytest.param("wide-5000", marks=NEEDS_APPLY_BUDGET),
+        "chain-10000",
+        "wide-5000",
         "chain-2000",  # fits the annotation budget with today's split
     ],
 )

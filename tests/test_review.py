@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -214,6 +215,7 @@ def test_markdown_report_for_a_pull_request(project):
     data = yaml.safe_load(base)
     data["steps"]["one"]["shell"] = hostile
     data["steps"]["three"] = {"python": "m:f", "image": "i", "env": {"X": VALUES[2], "Y": hostile}}
+    data["parameters"] = {"note": hostile}  # parameters show in the spec (env values do not)
     (project / "b.yaml").write_text(yaml.safe_dump(data))
     result = run_cli("diff", "a.yaml", "b.yaml", "--format", "markdown", cwd=project)
     assert result.returncode == 1
@@ -222,7 +224,7 @@ def test_markdown_report_for_a_pull_request(project):
     assert (
         "| steps added | steps removed | steps changed | pipeline settings changed |\n|---:|---:|---:|---:|\n" in text
     )
-    assert "| 1 | 0 | 1 | 0 |" in text
+    assert "| 1 | 0 | 1 | 1 |" in text
     assert "| added | three | python: m:f |" in text
     row = next(line for line in text.splitlines() if line.startswith("| changed | one |"))
     assert "<script>" not in row and "&lt;script&gt;" in row and "\\|" in row and "\\*bold\\*" in row
@@ -230,8 +232,10 @@ def test_markdown_report_for_a_pull_request(project):
     # the YAML diff is folded away, in a fence longer than any run of backticks inside it
     details = text[text.index("<details><summary>Argo YAML diff (") :]
     assert details.endswith("</details>\n")
-    fence = details.split("\n\n", 1)[1].split("diff\n", 1)[0]
-    assert fence == "````" and details.rstrip().endswith(f"{fence}\n\n</details>")
+    fence, body = details.split("\n\n", 1)[1].split("diff\n", 1)
+    longest = max((len(run) for run in re.findall(r"`+", body.rsplit(fence, 1)[0])), default=0)
+    assert set(fence) == {"`"} and len(fence) >= max(3, longest + 1)
+    assert details.rstrip().endswith(f"{fence}\n\n</details>")
     assert details.count("</details>") == 2  # one inside the fenced diff (inert), one closing
     same = run_cli("diff", "a.yaml", "a.yaml", "--format", "markdown", cwd=project)
     assert (same.returncode, same.stdout) == (0, "**transpile diff** a\\.yaml → a\\.yaml: no differences in meaning\n")

@@ -1,7 +1,7 @@
 """Compare two summaries fact by fact: steps added, removed and changed, and pipeline settings changed.
 
-Only the facts both sides can see are compared: a compiled spec does not show commands, returns or a
-map's list, so against a spec those are left out (and python/shell/stub steps are all `task`).
+Only the facts both sides can see are compared: a compiled spec does not show commands, env values, returns
+or a map's list, so against a spec those are left out (and python/shell/stub steps are all `task`).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def compare(old: Summary, new: Summary) -> Comparison:
                 "~",
                 "pipeline",
                 f"hash {old.hash[:12]} -> {new.hash[:12]}: it changed where a compiled spec does not show "
-                "(commands, returns, catalogs, a map's list), or was only rewritten",
+                "(commands, env values, returns, catalogs, a map's list), or was only rewritten",
             )
         )
     return result

@@ -16,11 +16,12 @@ from typing import Any
 from transpile.ir.names import node_id
 from transpile.plan import model as p
 
-# Step facts a compiled spec shows (from its container templates and composite DAGs).
+# Step facts a compiled spec shows (from its container templates and composite DAGs). Env values are not
+# among them: the entrypoint applies them from the plan, so no user string meets Argo's templating.
 SPEC_STEP_FACTS = frozenset(
-    ["image", "resources", "retries", "timeout", "env", "secrets", "node selector", "tolerations", "cases"]
+    ["image", "resources", "retries", "timeout", "secrets", "node selector", "tolerations", "cases"]
 )
-PLAN_STEP_FACTS = SPEC_STEP_FACTS | {"command", "returns", "catalog", "over", "as", "on"}
+PLAN_STEP_FACTS = SPEC_STEP_FACTS | {"env", "command", "returns", "catalog", "over", "as", "on"}
 # The order facts are reported in (a pipeline's `parameter NAME` facts come after `schedule`).
 ORDER = {
     name: i
