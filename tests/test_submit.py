@@ -281,4 +281,4 @@ def test_split_templates_are_created_before_the_main_one(api, tmp_path):
     result = submit(tmp_path, server, target=str(tmp_path / "big.yaml"))
     assert result.returncode == 0, result.stderr
     names = [r["body"]["metadata"]["name"] for r in server.requests if r["path"].endswith("/workflowtemplates")]
-    assert names == ["chain-10000-part-1", "chain-10000"]
+    assert names == [f"chain-10000-part-{i}" for i in range(1, len(names))] + ["chain-10000"] and len(names) > 2
