@@ -9,7 +9,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_ERROR = 2
@@ -188,12 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="DIR", help="directory (default: the package's schemas/)")
     p.set_defaults(func=cmd_schema)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    _register_other_commands(sub)
     return parser
 
 
-def _register_runtime(sub: argparse._SubParsersAction) -> None:
+def _register_other_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands whose modules register their own parsers (run, runs, execute-node, submit, diff)."""
     from transpile import submit
     from transpile.review import diff
     from transpile.runtime import command, runs
@@ -202,9 +202,6 @@ def _register_runtime(sub: argparse._SubParsersAction) -> None:
     runs.register(sub)
     submit.register(sub)
     diff.register(sub)
-
-
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_register_runtime]
 
 
 def _version() -> str:

@@ -66,9 +66,9 @@ def load_data(
         from transpile.frontends.python import load_flow
 
         flow, file = load_flow(reference)
-        duplicates = flow.duplicates()
-        if duplicates:
-            raise TranspileError(duplicates)
+        found = flow.problems()
+        if found:
+            raise TranspileError(found)
         return flow.to_data(), flow.source_map(file)
     from transpile.frontends.yaml import ParseNotes, read_yaml_file
 

@@ -54,7 +54,6 @@ def to_data(value: Any, memo: dict[int, Any] | None = None) -> Any:
 @dataclass(frozen=True)
 class ObjectMeta:
     name: str | None = None
-    generate_name: str | None = None
     namespace: str | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None

@@ -1,6 +1,6 @@
 """Kubernetes shapes every backend needs from a step's settings, built in one place.
 
-They read the plan's `Settings` (the IR's settings have the same field names, for backends not yet on the plan).
+They read the plan's `Settings`.
 """
 
 from __future__ import annotations

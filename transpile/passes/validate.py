@@ -253,8 +253,8 @@ def check(pipeline: Pipeline, source: SourceMap) -> tuple[Index, list[Diagnostic
     return index, checker.problems, checker.structural
 
 
-def validate(pipeline: Pipeline, source: SourceMap) -> Index:
-    """Check the pipeline; raise a TranspileError listing every problem, else return its Index."""
+def index_checked(pipeline: Pipeline, source: SourceMap) -> Index:
+    """The pipeline's scope Index once it passes every check; else a TranspileError listing them all."""
     index, problems, _ = check(pipeline, source)
     if problems:
         raise TranspileError(problems)
