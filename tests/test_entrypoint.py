@@ -127,7 +127,7 @@ def test_at_file_arguments_are_read(project):
 def test_step_output_is_echoed_and_logged(project):
     result = node(project, "--node", "extract")
     assert "extracted 3 shards" in result.stdout
-    log = project / "store/runs/r/nodes/extract/attempt-1/stdout.log"
+    log = project / "store/runs/r/nodes/extract/attempt.1/stdout.log"
     assert log.read_text() == "extracted 3 shards for 2026-01-01\n"
 
 
