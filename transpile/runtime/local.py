@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from transpile.ir.graph import ON_FAILURE, child_block_path
@@ -60,13 +60,16 @@ class _Active:
 
 @dataclass
 class _BlockRun:
-    """A block instance being run: its steps' states and what to call when all are over."""
+    """A block instance being run: how many needs of each step are unmet, and what to call when all are over."""
 
     path: StepPath
     steps: Mapping[str, Any]
     indices: tuple[int, ...]
     done: Callable[[bool], None]
-    state: dict[str, str] = field(default_factory=dict)  # pending | running | succeeded | failed
+    dependents: dict[str, list[str]]
+    unmet: dict[str, int]
+    finished: int = 0
+    ok: bool = True
 
 
 class LocalRunner:
@@ -105,6 +108,7 @@ class LocalRunner:
         self.failed = False
         self.failures: list[str] = []
         self.stats: dict[str, StepStats] = {}
+        self._dependents: dict[StepPath, dict[str, list[str]]] = {}  # per block path: step -> steps needing it
         self.main_ok = False
         self.stop_reason: str | None = None
         self._sequence = 0
@@ -115,28 +119,34 @@ class LocalRunner:
     def start_block(
         self, path: StepPath, steps: Mapping[str, Any], indices: tuple[int, ...], done: Callable[[bool], None]
     ) -> None:
-        block = _BlockRun(path, steps, indices, done, {name: "pending" for name in steps})
         if not steps:
             done(True)
             return
-        self.advance(block)
-
-    def advance(self, block: _BlockRun) -> None:
-        if all(s in ("succeeded", "failed") for s in block.state.values()):
-            block.done(all(s == "succeeded" for s in block.state.values()))
-            return
-        if self.failed and block.path[:1] != (ON_FAILURE,):
-            return  # after a failure nothing new starts; the loop ends when the running nodes finish
-        for name, step in block.steps.items():
-            if block.state[name] == "pending" and all(block.state.get(dep) == "succeeded" for dep in step.needs):
-                block.state[name] = "running"
+        dependents = self._dependents.get(path)
+        if dependents is None:
+            dependents = self._dependents[path] = {name: [] for name in steps}
+            for name, step in steps.items():
+                for need in step.needs:
+                    dependents[need].append(name)
+        block = _BlockRun(path, steps, indices, done, dependents, {n: len(s.needs) for n, s in steps.items()})
+        for name, step in steps.items():
+            if not step.needs:
                 self.start_step(block, name, step)
 
     def finish_step(self, block: _BlockRun, name: str, ok: bool) -> None:
-        block.state[name] = "succeeded" if ok else "failed"
-        if not ok and block.path[:1] != (ON_FAILURE,):
+        """A step of the block is over: start the steps it unblocks (none after a failure), or end the block."""
+        block.finished += 1
+        block.ok = block.ok and ok
+        in_on_failure = block.path[:1] == (ON_FAILURE,)
+        if not ok and not in_on_failure:
             self.failed = True
-        self.advance(block)
+        if ok and (in_on_failure or not self.failed):
+            for other in block.dependents[name]:
+                block.unmet[other] -= 1
+                if block.unmet[other] == 0:
+                    self.start_step(block, other, block.steps[other])
+        if block.finished == len(block.steps):
+            block.done(block.ok)
 
     def start_step(self, block: _BlockRun, name: str, step: Any) -> None:
         path = block.path + (name,)
