@@ -7,17 +7,40 @@ import os
 import signal
 
 
-def start_time(pid: int) -> int | None:
-    """The start time of a process in clock ticks since boot (Linux), None when unknown or gone."""
+def _stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), None when gone or unknown."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:
+            return handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
         return None
+
+
+def start_time(pid: int) -> int | None:
+    """The start time of a process in clock ticks since boot (Linux), None when unknown or gone."""
+    fields = _stat(pid)
     try:
-        return int(stat.rsplit(b")", 1)[1].split()[19])
+        return int(fields[19]) if fields else None
     except (IndexError, ValueError):
         return None
+
+
+def kill_orphaned_group(pgid: int, leader_start: int | None) -> None:
+    """Kill what is left of a dead attempt's process group: only if its leader is gone (the kernel keeps a
+    group's id while it has members) or is still the very process recorded."""
+    current = start_time(pgid)
+    if current is None or leader_start is None or current == leader_start:
+        kill_group(pgid)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process group still has a live (non-zombie) member (Linux)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields and fields[0] != b"Z" and fields[2] == str(pgid).encode():
+                return True
+    return False
 
 
 def alive(pid: int, started: int | None = None) -> bool:
@@ -28,10 +51,12 @@ def alive(pid: int, started: int | None = None) -> bool:
         return False
     except PermissionError:
         pass
-    if started is not None:
-        current = start_time(pid)
-        return current is None or current == started
-    return True
+    fields = _stat(pid)
+    if fields is None:
+        return not os.path.isdir("/proc/self")  # gone; or, without /proc, kill(0) said it exists
+    if fields[0] == b"Z":
+        return False  # a zombie nobody reaped (e.g. a container's init that does not reap)
+    return started is None or start_time(pid) == started
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:

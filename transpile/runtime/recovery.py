@@ -31,9 +31,8 @@ def close_attempt(run: RunStore, key: str, number: int, record: dict[str, Any]) 
     """Close one dead attempt: kill what is left of its process group, remove its working directory,
     and record how it ended (`succeeded` if it had published the node's result, else `interrupted`)."""
     if record.get("host") == HOST:
-        pgid = record.get("pgid")
-        if pgid and procs.alive(int(pgid), record.get("pgid_start")):
-            procs.kill_group(int(pgid))
+        if record.get("pgid"):
+            procs.kill_orphaned_group(int(record["pgid"]), record.get("pgid_start"))
         if record.get("workdir"):
             shutil.rmtree(record["workdir"], ignore_errors=True)
     result = run.result(key)

@@ -138,7 +138,8 @@ def _new_run(store: Path, loaded, pipeline: str, values: dict, run_id: str | Non
     from transpile.runtime.store import RunStore, now, run_id_problem
 
     for _ in range(20):
-        chosen = run_id or f"{loaded.plan.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        fresh = f"{loaded.plan.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        chosen = run_id if run_id is not None else fresh
         if run_id_problem(chosen):
             raise refuse(run_id_problem(chosen))
         run = RunStore(store, chosen)
@@ -152,7 +153,7 @@ def _new_run(store: Path, loaded, pipeline: str, values: dict, run_id: str | Non
         }
         if run.create_run(record):
             return run
-        if run_id:
+        if run_id is not None:
             raise refuse(
                 f"run '{run_id}' already exists in {store}",
                 hint=f"continue it with --resume {run_id}, or choose another --run-id",
