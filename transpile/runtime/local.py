@@ -137,6 +137,7 @@ class LocalRunner:
         """A step of the block is over: start the steps it unblocks (none after a failure), or end the block."""
         block.finished += 1
         block.ok = block.ok and ok
+        last = block.finished == len(block.steps)  # decided now: the steps started below may end at once
         in_on_failure = block.path[:1] == (ON_FAILURE,)
         if not ok and not in_on_failure:
             self.failed = True
@@ -145,7 +146,7 @@ class LocalRunner:
                 block.unmet[other] -= 1
                 if block.unmet[other] == 0:
                     self.start_step(block, other, block.steps[other])
-        if block.finished == len(block.steps):
+        if last:
             block.done(block.ok)
 
     def start_step(self, block: _BlockRun, name: str, step: Any) -> None:
