@@ -323,7 +323,8 @@ def test_runs_list_and_show(project):
     assert listing.stdout.splitlines()[1].split()[:3] == ["r1", "etl-daily", "succeeded"]
     shown = run_cli("runs", "show", "r1", "--store", "store", cwd=project)
     assert shown.returncode == 0
-    assert "clean@2/load" in shown.stdout and "n=32" in shown.stdout and "case 'ship'" in shown.stdout
+    assert "\n  [2]" in shown.stdout and "\n    load " in shown.stdout  # map items under their map
+    assert "n=32" in shown.stdout and "case 'ship'" in shown.stdout
     missing = run_cli("runs", "show", "nope", "--store", "store", cwd=project)
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
 

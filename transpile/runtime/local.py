@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import selectors
 import signal
 import sys
 import threading
@@ -29,10 +28,10 @@ from transpile.runtime import attempt as attempts
 from transpile.runtime.lease import Lease
 from transpile.runtime.loader import Loaded
 from transpile.runtime.node import NodeOutcome, NodeRequest, context_builder, prepare
+from transpile.runtime.pool import Pool
 from transpile.runtime.store import RunStore, now
 from transpile.runtime.summary import StepStats, write_summary
 from transpile.runtime.values import ValueReader
-from transpile.runtime.workspace import new_workdir
 
 EXIT_INTERRUPTED = 130
 
@@ -102,9 +101,7 @@ class LocalRunner:
         self.retry_heap: list[tuple[float, int, _Job]] = []
         self.active: dict[int, _Active] = {}  # assigned attempts, by pid, until their message is recorded
         self.exiting: dict[int, attempts.Running] = {}  # recorded attempts whose process is ending
-        self.spares: list[attempts.Running] = []  # children forked ahead, waiting for an attempt
-        self.builder = context_builder(loaded, run, values)
-        self.selector = selectors.DefaultSelector()
+        self.pool: Pool | None = None
         self.failed = False
         self.failures: list[str] = []
         self.stats: dict[str, StepStats] = {}
@@ -210,17 +207,6 @@ class LocalRunner:
         self.ready.append(job)
 
     # -- attempts ---------------------------------------------------------------------------------
-    def fork_spares(self) -> None:
-        """Fork children ahead of need (off the critical path), so an attempt starts without a fork."""
-        want = max(1, self.parallelism - len(self.active))
-        while len(self.spares) < want and not self.stop_reason:
-            inherited = [self.selector.fileno(), *(r.assign_fd for r in self.spares if r.assign_fd is not None)]
-            for active in self.active.values():
-                inherited += [fd for fd in (active.running.read_fd, active.running.pidfd) if fd is not None]
-            for running in self.exiting.values():
-                inherited += [fd for fd in (running.read_fd, running.pidfd) if fd is not None]
-            self.spares.append(attempts.fork(self.builder, new_workdir(self.run_id), inherited))
-
     def dispatch(self) -> None:
         while self.ready and len(self.active) < self.parallelism and not self.stop_reason:
             if self.failed:
@@ -242,41 +228,22 @@ class LocalRunner:
             )
             execution = prepare(request, self.loaded)
             step = self.index.steps[job.path].step
-            spare = None
-            if step.is_task:
-                if not self.spares:
-                    self.fork_spares()
-                spare = self.spares.pop(0)
+            assert self.pool is not None
+            spare = self.pool.take() if step.is_task else None
             started = execution.begin(spare)
             if isinstance(started, NodeOutcome):
                 if spare is not None:
-                    self.spares.insert(0, spare)  # a skipped node: the child stays spare
+                    self.pool.give_back(spare)  # a skipped node: the child stays spare
                 self.on_outcome(job, started, 0.0)
                 continue
-            active = _Active(job, execution, started)
-            self.active[started.pid] = active
-            self.selector.register(started.read_fd, selectors.EVENT_READ, (started, "pipe"))
-            if started.pidfd is not None:
-                self.selector.register(started.pidfd, selectors.EVENT_READ, (started, "exit"))
+            self.active[started.pid] = _Active(job, execution, started)
+            self.pool.watch(started)
 
-    def on_pipe(self, running: attempts.Running) -> None:
-        running.read_some()
-        if not running.eof:
-            return
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(running.read_fd)
-        if running.has_message():  # recorded now; the process is reaped when it has exited
-            self.complete(running.pid)
-
-    def on_exit(self, running: attempts.Running) -> None:
-        if running.pidfd is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(running.pidfd)
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(running.read_fd)
-        running.reap()
-        self.exiting.pop(running.pid, None)
-        if running.pid in self.active:
+    def on_event(self, running: attempts.Running, what: str) -> None:
+        """A child's report is complete (record it now), or the child has exited (record it if not yet)."""
+        if what == "exit":
+            self.exiting.pop(running.pid, None)
+        if running.pid in self.active and (what == "exit" or running.has_message()):
             self.complete(running.pid)
 
     def complete(self, pid: int) -> None:
@@ -327,55 +294,48 @@ class LocalRunner:
             if not self.lease.heartbeat():
                 raise Stopped("another runner took over this run's lease")
             self.progress()
-            self.fork_spares()
+            assert self.pool is not None
+            self.pool.want(max(1, self.parallelism - len(self.active)))
             waits = [a.running.deadline for a in self.active.values() if a.running.deadline]
             waits += [t for t, _, _ in self.retry_heap[:1]]
             timeout = max(0.0, min(waits) - moment) if waits else 0.5
             timeout = min(timeout, 0.5)
-            children = [a.running for a in self.active.values()] + list(self.exiting.values())
-            if any(r.pidfd is None for r in children):
-                timeout = min(timeout, 0.02)
-            if not self.active and not self.exiting:
-                if self.retry_heap and not self.ready:
-                    time.sleep(timeout)
+            if not self.active and self.retry_heap and not self.ready:
+                time.sleep(timeout)
                 continue
-            for key, _ in self.selector.select(timeout):
-                running, what = key.data
-                if what == "pipe":
-                    self.on_pipe(running)
-                elif not running.reaped:
-                    self.on_exit(running)
+            for running, what in self.pool.events(timeout):
+                self.on_event(running, what)
             moment = time.monotonic()
-            for running in [a.running for a in self.active.values()] + list(self.exiting.values()):
-                if running.pidfd is None and attempts.exited(running):
-                    self.on_exit(running)
-                elif running.pid in self.active and running.deadline is not None and moment >= running.deadline:
+            for active in list(self.active.values()):
+                running = active.running
+                if running.deadline is not None and moment >= running.deadline and running.ended is None:
                     running.kill("timeout")
 
     def stop_all(self) -> None:
-        """Stop every running attempt (SIGTERM to its group, SIGKILL after a grace) and record it interrupted;
-        collect the ending and spare children."""
+        """Stop every running attempt (SIGTERM to its group, SIGKILL after a grace), record it interrupted,
+        and stop the zygote (which kills and reaps whatever is left)."""
+        if self.pool is None:
+            return
         for active in self.active.values():
             active.running.kill("interrupted", signal.SIGTERM)
-        grace = time.monotonic() + 3.0
-        while self.active and time.monotonic() < grace:
+        for grace, sig in ((3.0, signal.SIGKILL), (10.0, None)):
+            deadline = time.monotonic() + grace
+            while self.active and time.monotonic() < deadline:
+                for running, what in self.pool.events(0.05):
+                    self.on_event(running, what)
             for active in list(self.active.values()):
-                if attempts.exited(active.running):
-                    self.on_exit(active.running)
-            time.sleep(0.02)
-        for active in list(self.active.values()):
-            active.running.kill("interrupted")
-            self.on_exit(active.running)
-        for running in list(self.exiting.values()):
-            self.on_exit(running)
-        for running in self.spares:
-            attempts.dismiss(running)
-        self.spares = []
+                if sig is not None:
+                    active.running.kill("interrupted", sig)
+                else:  # the zygote did not report it: record it anyway
+                    self.complete(active.running.pid)
+        self.pool.close()
+        self.pool = None
 
     def run(self) -> int:
         started = time.monotonic()
         status, code = "failed", 1
         self.runstore.write_status({"status": "running", "started": now(), "runner": self.lease.holder})
+        self.pool = Pool(context_builder(self.loaded, self.runstore, self.values), self.run_id)
         with _stop_signals(self):
             try:
                 self.start_block((), self.pipeline.steps, (), self.main_done)
@@ -389,7 +349,6 @@ class LocalRunner:
                 status, code = "interrupted", EXIT_INTERRUPTED
             finally:
                 self.stop_all()
-                self.selector.close()
         self.runstore.write_status(
             {
                 "status": status,
