@@ -161,3 +161,39 @@ def test_ctrl_c_interrupts_cleanly_and_the_run_resumes(project):
     assert resumed.returncode == 0, resumed.stderr
     assert [t["status"] for t in run.attempts("wait")] == ["interrupted", "succeeded"]
     assert json.loads((run.run_dir / "status.json").read_text())["status"] == "succeeded"
+
+
+def test_start_run_twice_in_one_process_leaves_nothing_behind(project):
+    """The Python API's entry point: returns (run id, code), raises TranspileError, restores signal handlers,
+    leaves no child process and no lease held."""
+    (project / "fast").write_text("")
+    probe = """\
+import io, os, signal, sys
+from pathlib import Path
+from transpile.errors import TranspileError
+from transpile.runtime.runs import start_run
+before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+out = io.StringIO()
+first = start_run("slow.yaml", {}, store=Path("store"), parallelism=2, run_id="a", out=out)
+second = start_run("slow.yaml", {"count": "2"}, store=Path("store"), parallelism=2, out=out)
+try:
+    start_run("slow.yaml", {"count": "x"}, store=Path("store"), parallelism=2, out=out)
+    raise SystemExit("no error")
+except TranspileError as exc:
+    bad = str(exc)
+try:
+    os.waitpid(-1, os.WNOHANG)
+    children = "left"
+except ChildProcessError:
+    children = "none"
+after = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+print(first[1], second[1], second[0] != "a", before == after, children, "count" in bad)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=project, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300,
+    )  # fmt: skip
+    assert result.stdout.split() == ["0", "0", "True", "True", "none", "True"], result.stdout + result.stderr
+    from transpile.runtime.lease import current
+
+    assert current(RunStore(project / "store", "a"))["released"] is True
