@@ -61,7 +61,7 @@ def test_sample_runs_end_to_end(project):
     assert "noop" in results(project)
     assert not (project / "store" / "runs" / "r1" / "nodes" / "on_failure").exists()
     # shell steps see values as environment variables (JSON for non-strings)
-    tidy_log = (project / "store/runs/r1/nodes/clean@1/tidy/attempt-1/stdout.log").read_text()
+    tidy_log = (project / "store/runs/r1/nodes/clean@1/tidy/attempt.1/stdout.log").read_text()
     assert tidy_log == "tidy --shard 2026-01-01/b rows=31\n"
     status = read_json(project / "store/runs/r1/status.json")
     assert status["status"] == "succeeded"
@@ -79,7 +79,7 @@ def test_parameter_override_routes_to_the_other_case(project):
     assert result.returncode == 0, result.stderr
     assert results(project)["route"]["case"] == "hold"
     assert "route/hold/notify" in results(project) and "route/ship/publish" not in results(project)
-    assert (project / "store/runs/r1/nodes/route/hold/notify/attempt-1/stdout.log").read_text() == "held\n"
+    assert (project / "store/runs/r1/nodes/route/hold/notify/attempt.1/stdout.log").read_text() == "held\n"
 
 
 def test_retries_until_success(project):
@@ -152,7 +152,7 @@ def test_on_failure_runs_when_a_step_fails(project):
     result = run_pipeline(project, name)
     assert result.returncode == 1
     assert "on_failure/alert" in results(project)
-    assert (project / "store/runs/r1/nodes/on_failure/alert/attempt-1/stdout.log").read_text() == "paging ops\n"
+    assert (project / "store/runs/r1/nodes/on_failure/alert/attempt.1/stdout.log").read_text() == "paging ops\n"
     assert "never" not in results(project)
     bad = attempts(project, "bad")[-1]
     assert bad["status"] == "failed"
@@ -175,7 +175,10 @@ def test_resume_skips_what_succeeded(project):
         name: resumable
         steps:
           first: {shell: 'echo 1 > "$TRANSPILE_RETURNS/one"', returns: [one]}
-          second: {needs: [first], shell: 'test -f marker && echo "$one" > "$TRANSPILE_RETURNS/two"', returns: [two]}
+          second:
+            needs: [first]
+            shell: 'test -f "$TRANSPILE_PIPELINE_DIR/marker" && echo "$one" > "$TRANSPILE_RETURNS/two"'
+            returns: [two]
         """,
     )
     assert run_pipeline(project, name).returncode == 1
@@ -225,7 +228,7 @@ def test_bad_python_steps_are_reported_and_recorded(project, body, message):
     assert record["status"] == "failed" and message in record["error"]
     assert "first" in results(project) and "s" not in results(project)  # nothing lost, nothing half-written
     if "ZeroDivision" in message:
-        assert "Traceback" in (project / "store/runs/r1/nodes/s/attempt-1/stderr.log").read_text()
+        assert "Traceback" in (project / "store/runs/r1/nodes/s/attempt.1/stderr.log").read_text()
 
 
 def test_returns_must_match_names(project):
@@ -251,7 +254,7 @@ def test_catalog_moves_files_between_steps(project):
         """,
     )
     assert run_pipeline(project, name).returncode == 0
-    assert (project / "store/runs/r1/nodes/use/attempt-1/stdout.log").read_text() == "hello\n"
+    assert (project / "store/runs/r1/nodes/use/attempt.1/stdout.log").read_text() == "hello\n"
     assert (project / "store/runs/r1/catalog/out/a.txt").read_text() == "hello\n"
     assert attempts(project, "make")[-1]["catalog_put"] == ["out/a.txt"]
     assert attempts(project, "use")[-1]["catalog_get"] == ["out/a.txt"]
@@ -320,7 +323,8 @@ def test_runs_list_and_show(project):
     assert listing.stdout.splitlines()[1].split()[:3] == ["r1", "etl-daily", "succeeded"]
     shown = run_cli("runs", "show", "r1", "--store", "store", cwd=project)
     assert shown.returncode == 0
-    assert "clean@2/load" in shown.stdout and "n=32" in shown.stdout and "case 'ship'" in shown.stdout
+    assert "\n  [2]" in shown.stdout and "\n    load " in shown.stdout  # map items under their map
+    assert "n=32" in shown.stdout and "case 'ship'" in shown.stdout
     missing = run_cli("runs", "show", "nope", "--store", "store", cwd=project)
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -40,6 +41,10 @@ def _b64_parameter(text: str) -> tuple[str, str]:
         return name, from_base64(value)
     except ParameterError as exc:
         raise argparse.ArgumentTypeError(f"parameter '{name}': {exc}") from None
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -111,6 +116,14 @@ def run(args: argparse.Namespace) -> int:
         print_control=args.print_control,
         echo=not args.no_echo,
     )
+    from transpile.runtime.store import apply_umask
+
+    try:
+        apply_umask(os.environ.get("TRANSPILE_UMASK"))
+    except ValueError as exc:
+        print(f"transpile execute-node: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    signal.signal(signal.SIGTERM, _terminated)  # a stopped pod: record the attempt as interrupted
     try:
         outcome = execute_node(request)
     except HashMismatch as exc:
@@ -123,6 +136,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"transpile execute-node: the pipeline file does not compile:\n{exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if outcome.status != "succeeded":
-        where = args.store / "runs" / run_id / "nodes" / outcome.key / f"attempt-{outcome.attempt}"
+        where = args.store / "runs" / run_id / "nodes" / outcome.key / f"attempt.{outcome.attempt}"
         print(f"step '{args.node}' failed: {outcome.error}\n  logs: {where}", file=sys.stderr)
     return outcome.exit_code

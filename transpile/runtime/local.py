@@ -1,76 +1,43 @@
-"""`transpile run`: run a whole pipeline on this machine with the same per-node entrypoint code.
+"""`transpile run`: run a whole pipeline on this machine, each node instance as a pod would run it.
 
-A pool of worker processes (one per `--parallelism`) each loads the pipeline once and runs node
-instances in-process with `execute_node`, so map items and branches really run concurrently. The
-scheduler expands maps and switches as their control nodes report, retries with the declared backoff,
-enforces timeouts by killing the worker running the attempt, stops scheduling after a failure (as
-Argo's DAGs do) and then runs `on_failure`.
+The runner loads the plan once and is the warm parent (zygote) of every attempt: a task's body is forked
+from it into a fresh process with its own process group, working directory and environment (see
+attempt.py), so nothing carries from one node to the next, while costing a fork instead of a new
+interpreter. Map fan-outs and switch routing run inline. The scheduler expands maps and switches as
+their control nodes report, retries with the declared backoff, kills an attempt's process group at its
+timeout, stops scheduling after a failure (as Argo's DAGs do) and then runs `on_failure`. Ctrl-C or
+SIGTERM stops the attempts, records them `interrupted` and ends the run `interrupted`, resumable.
 """
 
 from __future__ import annotations
 
 import contextlib
 import heapq
-import multiprocessing
-import os
-import secrets
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from transpile.ir.graph import ON_FAILURE, child_block_path
 from transpile.ir.graph import Path as StepPath
 from transpile.ir.names import node_id, step_key
-from transpile.runtime.loader import Loaded, load_pipeline
-from transpile.runtime.node import NodeRequest, execute_node
+from transpile.runtime import attempt as attempts
+from transpile.runtime.lease import Lease
+from transpile.runtime.loader import Loaded
+from transpile.runtime.node import NodeOutcome, NodeRequest, context_builder, prepare
+from transpile.runtime.pool import Pool
 from transpile.runtime.store import RunStore, now
-from transpile.runtime.values import ValueReader, parse_parameters
+from transpile.runtime.summary import StepStats, write_summary
+from transpile.runtime.values import ValueReader
 
-SUMMARY_ROWS = 40
-
-
-def _worker_main(conn: Connection, pipeline: str, store: str, cwd: str) -> None:
-    """A worker: load the pipeline once, then run the node requests it is sent until told to stop."""
-    os.chdir(cwd)
-    loaded = load_pipeline(pipeline, Path(store))
-    conn.send({"ready": True})  # dispatch only to loaded workers, so timeouts measure the step alone
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
-        if message is None:
-            return
-        request = NodeRequest(**message)
-        try:
-            outcome = execute_node(request, loaded)
-            conn.send(
-                {
-                    "status": outcome.status,
-                    "error": outcome.error,
-                    "control": outcome.control,
-                    "attempt": outcome.attempt,
-                    "key": outcome.key,
-                }
-            )
-        except Exception as exc:  # the node could not run at all
-            conn.send(
-                {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "control": None, "attempt": 0, "key": ""}
-            )
+EXIT_INTERRUPTED = 130
 
 
-@dataclass
-class _Worker:
-    process: Any
-    conn: Connection
-    job: _Job | None = None
-    deadline: float | None = None
-    started: float = 0.0
-    ready: bool = False
+class Stopped(Exception):
+    """The run was stopped (Ctrl-C, SIGTERM, or its lease was taken over)."""
 
 
 @dataclass
@@ -84,63 +51,63 @@ class _Job:
 
 
 @dataclass
+class _Active:
+    job: _Job
+    execution: Any
+    running: attempts.Running
+
+
+@dataclass
 class _BlockRun:
-    """A block instance being run: its steps' states and what to call when all are over."""
+    """A block instance being run: how many needs of each step are unmet, and what to call when all are over."""
 
     path: StepPath
     steps: Mapping[str, Any]
     indices: tuple[int, ...]
     done: Callable[[bool], None]
-    state: dict[str, str] = field(default_factory=dict)  # pending | running | succeeded | failed
-
-
-@dataclass
-class StepStats:
-    """Per step (all its map items together) for the summary table."""
-
-    instances: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    reused: int = 0
-    attempts: int = 0
-    seconds: float = 0.0
+    dependents: dict[str, list[str]]
+    unmet: dict[str, int]
+    finished: int = 0
+    ok: bool = True
 
 
 class LocalRunner:
-    """Runs one pipeline run to completion; `run()` returns the process exit code."""
+    """Runs one run to its end under `lease`; `run()` returns the exit code (0, 1, or 130 if stopped)."""
 
     def __init__(
         self,
-        pipeline: str,
-        store: Path,
-        parameters: dict[str, str],
+        loaded: Loaded,
+        pipeline_ref: str,
+        run: RunStore,
+        values: dict[str, Any],
         parallelism: int,
-        run_id: str | None = None,
+        lease: Lease,
         resume: bool = False,
         out: TextIO = sys.stderr,
     ):
-        self.pipeline_ref = pipeline
-        self.store = store
-        self.loaded: Loaded = load_pipeline(pipeline, store)
-        self.pipeline = self.loaded.plan  # the plan: name, parameters, steps, on_failure
-        self.index = self.loaded.index
+        self.loaded = loaded
+        self.pipeline_ref = pipeline_ref
+        self.pipeline = loaded.plan
+        self.index = loaded.index
+        self.runstore = run
+        self.run_id = run.run_id
+        self.values = values
+        self.reader = ValueReader(self.index, run, values)
         self.parallelism = max(1, parallelism)
-        self.run_id = run_id or f"{self.pipeline.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        self.runstore = RunStore(store, self.run_id)
-        self.raw_parameters = parameters
-        self.values = parse_parameters(self.pipeline.parameters, parameters)
-        self.reader = ValueReader(self.index, self.runstore, self.values)
+        self.lease = lease
         self.resume = resume
         self.out = out
         self.ready: list[_Job] = []
         self.retry_heap: list[tuple[float, int, _Job]] = []
-        self.workers: list[_Worker] = []
+        self.active: dict[int, _Active] = {}  # assigned attempts, by pid, until their message is recorded
+        self.exiting: dict[int, attempts.Running] = {}  # recorded attempts whose process is ending
+        self.pool: Pool | None = None
         self.failed = False
         self.failures: list[str] = []
         self.stats: dict[str, StepStats] = {}
-        self.total_tasks = sum(1 for p in self.index.steps if p[0] != ON_FAILURE)
-        self.finished_main = False
+        self._dependents: dict[StepPath, dict[str, list[str]]] = {}  # per block path: step -> steps needing it
         self.main_ok = False
+        self.stop_reason: str | None = None
         self._sequence = 0
         self._last_progress = 0.0
         self._tty = out.isatty()
@@ -149,30 +116,35 @@ class LocalRunner:
     def start_block(
         self, path: StepPath, steps: Mapping[str, Any], indices: tuple[int, ...], done: Callable[[bool], None]
     ) -> None:
-        block = _BlockRun(path, steps, indices, done, {name: "pending" for name in steps})
         if not steps:
             done(True)
             return
-        self.advance(block)
-
-    def advance(self, block: _BlockRun) -> None:
-        if all(s in ("succeeded", "failed") for s in block.state.values()):
-            block.done(all(s == "succeeded" for s in block.state.values()))
-            return
-        if self.failed and block.path[:1] != (ON_FAILURE,):
-            return  # after a failure nothing new starts; the loop ends when the running nodes finish
-        for name, step in block.steps.items():
-            if block.state[name] != "pending":
-                continue
-            if all(block.state.get(dep) == "succeeded" for dep in step.needs):
-                block.state[name] = "running"
+        dependents = self._dependents.get(path)
+        if dependents is None:
+            dependents = self._dependents[path] = {name: [] for name in steps}
+            for name, step in steps.items():
+                for need in step.needs:
+                    dependents[need].append(name)
+        block = _BlockRun(path, steps, indices, done, dependents, {n: len(s.needs) for n, s in steps.items()})
+        for name, step in steps.items():
+            if not step.needs:
                 self.start_step(block, name, step)
 
     def finish_step(self, block: _BlockRun, name: str, ok: bool) -> None:
-        block.state[name] = "succeeded" if ok else "failed"
-        if not ok and block.path[:1] != (ON_FAILURE,):
+        """A step of the block is over: start the steps it unblocks (none after a failure), or end the block."""
+        block.finished += 1
+        block.ok = block.ok and ok
+        last = block.finished == len(block.steps)  # decided now: the steps started below may end at once
+        in_on_failure = block.path[:1] == (ON_FAILURE,)
+        if not ok and not in_on_failure:
             self.failed = True
-        self.advance(block)
+        if ok and (in_on_failure or not self.failed):
+            for other in block.dependents[name]:
+                block.unmet[other] -= 1
+                if block.unmet[other] == 0:
+                    self.start_step(block, other, block.steps[other])
+        if last:
+            block.done(block.ok)
 
     def start_step(self, block: _BlockRun, name: str, step: Any) -> None:
         path = block.path + (name,)
@@ -189,7 +161,7 @@ class LocalRunner:
                 if not ok:
                     finished(False)
                     return
-                self.join_all([(path, step.map.steps, indices + (i,)) for i in range(len(control))], finished)
+                self.join_all([(path, step.map.steps, indices + (i,)) for i in range(control)], finished)
 
             self.submit(_Job(path, indices, expand))
         elif step.parallel is not None:
@@ -227,210 +199,187 @@ class LocalRunner:
 
     def submit(self, job: _Job) -> None:
         if self.resume:
-            key = self.reader.instance_key(job.path, job.indices)
-            result = self.runstore.result(key)
+            result = self.runstore.result(self.reader.instance_key(job.path, job.indices))
             if result is not None:
-                self.record(job.path, "reused", 0, 0.0)
-                control = None
-                if "count" in result:
-                    control = list(range(result["count"]))
-                elif "key" in result:
-                    control = result["key"]
-                job.done(True, control)
+                self.stat(job.path).add("reused")
+                job.done(True, result.get("count", result.get("key")))
                 return
         self.ready.append(job)
 
-    # -- workers ------------------------------------------------------------------------------------
-    def spawn_worker(self) -> _Worker:
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_worker_main, args=(child, self.pipeline_ref, str(self.store), os.getcwd()), daemon=True
-        )
-        process.start()
-        child.close()
-        return _Worker(process, parent)
-
+    # -- attempts ---------------------------------------------------------------------------------
     def dispatch(self) -> None:
-        for worker in self.workers:
-            if not worker.ready or worker.job is not None or not self.ready:
-                continue
-            if self.failed and self.ready[0].path[:1] != (ON_FAILURE,):
+        while self.ready and len(self.active) < self.parallelism and not self.stop_reason:
+            if self.failed:
                 self.ready = [j for j in self.ready if j.path[:1] == (ON_FAILURE,)]
                 if not self.ready:
                     return
             job = self.ready.pop(0)
             job.attempts += 1
-            step = self.index.steps[job.path].step
-            worker.job = job
-            timeout = getattr(step, "timeout", None) if step.is_task else None
-            worker.deadline = time.monotonic() + timeout if timeout else None
-            worker.conn.send(
-                {
-                    "pipeline": self.pipeline_ref,
-                    "store": self.store,
-                    "run_id": self.run_id,
-                    "node": node_id(job.path),
-                    "indices": job.indices,
-                    "parameters": self.raw_parameters,
-                    "echo": False,
-                }
+            request = NodeRequest(
+                pipeline=self.pipeline_ref,
+                store=self.runstore.root,
+                run_id=self.run_id,
+                node=node_id(job.path),
+                indices=job.indices,
+                echo=False,
+                values=self.values,
+                runner=self.lease.holder,
+                durable=False,
             )
-            worker.started = time.monotonic()
+            execution = prepare(request, self.loaded)
+            step = self.index.steps[job.path].step
+            assert self.pool is not None
+            spare = self.pool.take() if step.is_task else None
+            started = execution.begin(spare)
+            if isinstance(started, NodeOutcome):
+                if spare is not None:
+                    self.pool.give_back(spare)  # a skipped node: the child stays spare
+                self.on_outcome(job, started, 0.0)
+                continue
+            self.active[started.pid] = _Active(job, execution, started)
+            self.pool.watch(started)
 
-    def on_outcome(self, worker: _Worker, outcome: dict[str, Any]) -> None:
-        job = worker.job
-        assert job is not None
-        worker.job = None
-        worker.deadline = None
+    def on_event(self, running: attempts.Running, what: str) -> None:
+        """A child's report is complete (record it now), or the child has exited (record it if not yet)."""
+        if what == "exit":
+            self.exiting.pop(running.pid, None)
+        if running.pid in self.active and (what == "exit" or running.has_message()):
+            self.complete(running.pid)
+
+    def complete(self, pid: int) -> None:
+        active = self.active.pop(pid)
+        running = active.running
+        if not running.reaped:
+            self.exiting[pid] = running
+        outcome = active.execution.complete(running)
+        self.on_outcome(active.job, outcome, time.monotonic() - running.started)
+
+    def on_outcome(self, job: _Job, outcome: NodeOutcome, elapsed: float) -> None:
         step = self.index.steps[job.path].step
-        elapsed = time.monotonic() - worker.started
-        if outcome["status"] == "succeeded":
-            self.record(job.path, "succeeded", 1, elapsed)
-            control = outcome["control"]
-            job.done(True, list(range(control)) if isinstance(control, int) and step.map is not None else control)
+        stats = self.stat(job.path)
+        if outcome.status in ("succeeded", "skipped"):
+            stats.add(outcome.status, elapsed)
+            job.done(True, outcome.control)
             return
-        retries = getattr(step, "retries", None) if step.is_task else None
+        if outcome.status == "interrupted":
+            stats.add("interrupted", elapsed)
+            return  # the run is stopping; the node stays unfinished for a resume
+        retries = step.retries if step.is_task else None
         limit = retries.limit if retries else 0
         if job.attempts <= limit and not (self.failed and job.path[:1] != (ON_FAILURE,)):
-            self.record(job.path, "retry", 1, elapsed)
-            delay = retries.backoff * (retries.factor ** (job.attempts - 1)) if retries.backoff else 0
-            if retries.max_backoff:
-                delay = min(delay, retries.max_backoff)
+            stats.add("retry", elapsed, outcome.timed_out)
+            delays = retries.delays()
             self._sequence += 1
-            heapq.heappush(self.retry_heap, (time.monotonic() + delay, self._sequence, job))
+            heapq.heappush(self.retry_heap, (time.monotonic() + delays[job.attempts - 1], self._sequence, job))
             return
-        self.record(job.path, "failed", 1, elapsed)
-        where = self.reader.instance_key(job.path, job.indices)
-        self.failures.append(f"{where}: {outcome['error']}")
+        stats.add("failed", elapsed, outcome.timed_out)
+        self.failures.append(f"{outcome.key}: {outcome.error}")
         job.done(False, None)
 
-    def kill(self, worker: _Worker, reason: str) -> None:
-        """Stop a worker whose attempt timed out or died, record the attempt, start a fresh worker."""
-        job = worker.job
-        worker.process.kill()
-        worker.process.join()
-        worker.conn.close()
-        if not worker.ready:
-            raise RuntimeError(f"a worker process could not start: {reason}")
-        self.workers.remove(worker)
-        self.workers.append(self.spawn_worker())
-        if job is None:
-            return
-        key = self.reader.instance_key(job.path, job.indices)
-        numbers = self.runstore.attempt_numbers(key)
-        if numbers:
-            attempt_dir = self.runstore.node_dir(key) / f"attempt-{numbers[-1]}"
-            record_path = attempt_dir / "record.json"
-            if record_path.is_file():
-                from transpile.runtime.store import read_json
-
-                record = read_json(record_path)
-                if record.get("status") == "running":  # its writer is dead: finish the record for it
-                    record.update(status="failed", error=reason, ended=now())
-                    record["duration"] = round(record["ended"] - record["started"], 3)
-                    self.runstore.write_attempt(attempt_dir, record)
-        worker.job = job
-        self.on_outcome(worker, {"status": "failed", "error": reason, "control": None})
+    def stat(self, path: StepPath) -> StepStats:
+        return self.stats.setdefault(node_id(path), StepStats())
 
     # -- the loop -----------------------------------------------------------------------------------
     def busy(self) -> bool:
-        return bool(self.ready or self.retry_heap or any(w.job for w in self.workers))
+        return bool(self.ready or self.retry_heap or self.active)
 
     def loop(self) -> None:
         while self.busy():
-            now_ = time.monotonic()
-            while self.retry_heap and self.retry_heap[0][0] <= now_:
+            if self.stop_reason:
+                raise Stopped(self.stop_reason)
+            moment = time.monotonic()
+            while self.retry_heap and self.retry_heap[0][0] <= moment:
                 self.ready.append(heapq.heappop(self.retry_heap)[2])
             self.dispatch()
+            if not self.lease.heartbeat():
+                raise Stopped("another runner took over this run's lease")
             self.progress()
-            waits = [w.deadline for w in self.workers if w.deadline] + [t for t, _, _ in self.retry_heap[:1]]
-            timeout = max(0.0, min(waits) - now_) if waits else 0.5
-            listening = [w for w in self.workers if w.job is not None or not w.ready]
-            if not listening:
-                if self.retry_heap:
-                    time.sleep(min(timeout, 0.5))
+            assert self.pool is not None
+            self.pool.want(max(1, self.parallelism - len(self.active)))
+            waits = [a.running.deadline for a in self.active.values() if a.running.deadline]
+            waits += [t for t, _, _ in self.retry_heap[:1]]
+            timeout = max(0.0, min(waits) - moment) if waits else 0.5
+            timeout = min(timeout, 0.5)
+            if not self.active and self.retry_heap and not self.ready:
+                time.sleep(timeout)
                 continue
-            ready = wait([w.conn for w in listening], timeout=min(timeout, 0.5))
-            for worker in listening:
-                if worker.conn in ready:
-                    try:
-                        outcome = worker.conn.recv()
-                    except (EOFError, OSError):
-                        code = worker.process.exitcode
-                        self.kill(worker, f"the worker process died (exit code {code})")
-                        continue
-                    if "ready" in outcome:
-                        worker.ready = True
-                        continue
-                    self.on_outcome(worker, outcome)
-            for worker in list(self.workers):
-                if worker.job is not None and worker.deadline and time.monotonic() > worker.deadline:
-                    step = self.index.steps[worker.job.path].step
-                    self.kill(worker, f"timed out after {step.timeout}s")
+            for running, what in self.pool.events(timeout):
+                self.on_event(running, what)
+            moment = time.monotonic()
+            for active in list(self.active.values()):
+                running = active.running
+                if running.deadline is not None and moment >= running.deadline and running.ended is None:
+                    running.kill("timeout")
+
+    def stop_all(self) -> None:
+        """Stop every running attempt (SIGTERM to its group, SIGKILL after a grace), record it interrupted,
+        and stop the zygote (which kills and reaps whatever is left)."""
+        if self.pool is None:
+            return
+        for active in self.active.values():
+            active.running.kill("interrupted", signal.SIGTERM)
+        for grace, sig in ((3.0, signal.SIGKILL), (10.0, None)):
+            deadline = time.monotonic() + grace
+            while self.active and time.monotonic() < deadline:
+                for running, what in self.pool.events(0.05):
+                    self.on_event(running, what)
+            for active in list(self.active.values()):
+                if sig is not None:
+                    active.running.kill("interrupted", sig)
+                else:  # the zygote did not report it: record it anyway
+                    self.complete(active.running.pid)
+        self.pool.close()
+        self.pool = None
 
     def run(self) -> int:
-        record = {
-            "run_id": self.run_id,
-            "pipeline": self.pipeline.name,
-            "pipeline_file": self.pipeline_ref,
-            "hash": self.loaded.hash,
-            "parameters": self.values,
-            "created": now(),
-        }
-        if not self.resume:
-            self.runstore.create_run(record)
         started = time.monotonic()
-        self.workers = [self.spawn_worker() for _ in range(self.parallelism)]
-        try:
-
-            def main_done(ok: bool) -> None:
-                self.finished_main = True
-                self.main_ok = ok
-
-            self.start_block((), self.pipeline.steps, (), main_done)
-            self.loop()
-            ran_on_failure = False
-            if not self.main_ok and self.pipeline.on_failure is not None:
-                ran_on_failure = True
-                self.start_block((ON_FAILURE,), self.pipeline.on_failure.steps, (), lambda ok: None)
+        status, code = "failed", 1
+        self.runstore.write_status({"status": "running", "started": now(), "runner": self.lease.holder})
+        self.pool = Pool(context_builder(self.loaded, self.runstore, self.values), self.run_id)
+        with _stop_signals(self):
+            try:
+                self.start_block((), self.pipeline.steps, (), self.main_done)
                 self.loop()
-        finally:
-            for worker in self.workers:
-                with contextlib.suppress(OSError):
-                    worker.conn.send(None)
-            for worker in self.workers:
-                worker.process.join(timeout=5)
-                if worker.process.is_alive():
-                    worker.process.kill()
-        status = "succeeded" if self.main_ok else "failed"
+                if not self.main_ok and self.pipeline.on_failure is not None:
+                    self.start_block((ON_FAILURE,), self.pipeline.on_failure.steps, (), lambda ok: None)
+                    self.loop()
+                status, code = ("succeeded", 0) if self.main_ok else ("failed", 1)
+            except (Stopped, KeyboardInterrupt) as exc:
+                self.stop_reason = self.stop_reason or str(exc) or "interrupted"
+                status, code = "interrupted", EXIT_INTERRUPTED
+            finally:
+                self.stop_all()
         self.runstore.write_status(
             {
                 "status": status,
                 "ended": now(),
                 "duration": round(time.monotonic() - started, 3),
                 "failures": self.failures,
-                "on_failure_ran": ran_on_failure,
+                "on_failure_ran": bool(not self.main_ok and self.pipeline.on_failure and status != "interrupted"),
+                **({"reason": self.stop_reason} if status == "interrupted" else {}),
             }
         )
         self.progress(final=True)
-        self.summary(status, time.monotonic() - started)
-        return 0 if self.main_ok else 1
+        footer = f"run {self.run_id} {status} in {time.monotonic() - started:.2f}s (store: {self.runstore.run_dir})"
+        if status == "interrupted":
+            footer += f"\n{self.stop_reason}; continue with: transpile run {self.pipeline_ref} --resume {self.run_id}"
+        write_summary(self.out, self.stats, self.not_started(), self.failures, footer, self.run_id)
+        return code
+
+    def main_done(self, ok: bool) -> None:
+        self.main_ok = ok
 
     # -- reporting ----------------------------------------------------------------------------------
-    def record(self, path: StepPath, what: str, attempts: int, seconds: float) -> None:
-        stats = self.stats.setdefault(node_id(path), StepStats())
-        stats.attempts += attempts
-        stats.seconds += seconds
-        if what == "succeeded":
-            stats.instances += 1
-            stats.succeeded += 1
-        elif what == "failed":
-            stats.instances += 1
-            stats.failed += 1
-        elif what == "reused":
-            stats.instances += 1
-            stats.reused += 1
+    def not_started(self) -> list[str]:
+        """Steps with a node (tasks, maps, switches) that no instance of ever ran or was reused."""
+        names = []
+        for path, located in self.index.steps.items():
+            step = located.step
+            if step.parallel is not None or (path[0] == ON_FAILURE and self.main_ok):
+                continue
+            if node_id(path) not in self.stats:
+                names.append(node_id(path))
+        return names
 
     def progress(self, final: bool = False) -> None:
         moment = time.monotonic()
@@ -439,35 +388,28 @@ class LocalRunner:
         self._last_progress = moment
         done = sum(s.succeeded + s.reused for s in self.stats.values())
         failed = sum(s.failed for s in self.stats.values())
-        running = sum(1 for w in self.workers if w.job is not None)
-        line = f"[{self.run_id}] nodes done {done}, running {running}, queued {len(self.ready)}, failed {failed}"
+        running, queued = len(self.active), len(self.ready)
+        line = f"[{self.run_id}] nodes done {done}, running {running}, queued {queued}, failed {failed}"
         if self._tty:
             self.out.write("\r" + line.ljust(100) + ("\n" if final else ""))
         elif not final:
             self.out.write(line + "\n")
         self.out.flush()
 
-    def summary(self, status: str, seconds: float) -> None:
-        rows = [("step", "status", "items", "attempts", "seconds")]
-        shown = sorted(self.stats.items(), key=lambda kv: kv[1].failed == 0)  # failures first
-        hidden = max(0, len(shown) - SUMMARY_ROWS)
-        for node, stats in shown[:SUMMARY_ROWS]:
-            if stats.failed:
-                state = "failed"
-            elif stats.reused and not stats.succeeded:
-                state = "reused"
-            else:
-                state = "succeeded"
-            rows.append((node, state, str(stats.instances), str(stats.attempts), f"{stats.seconds:.2f}"))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        lines = [
-            "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-            for r in rows
-        ]
-        self.out.write("\n".join(lines) + "\n")
-        if hidden:
-            self.out.write(f"... and {hidden} more steps, all succeeded (transpile runs show {self.run_id})\n")
-        for failure in self.failures:
-            self.out.write(f"failed: {failure}\n")
-        self.out.write(f"run {self.run_id} {status} in {seconds:.2f}s (store: {self.runstore.run_dir})\n")
-        self.out.flush()
+
+@contextlib.contextmanager
+def _stop_signals(runner: LocalRunner):
+    """While the run lasts, SIGINT and SIGTERM ask the loop to stop; the previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        runner.stop_reason = f"stopped by {signal.Signals(signum).name}"
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -7,22 +7,22 @@ store, records its inputs, outputs, logs and outcome there, and publishes the no
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import contextlib
 import json
 import os
-import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transpile.ir.graph import ON_FAILURE
 from transpile.ir.names import node_id, step_key
 from transpile.plan.params import ParameterError, encode
-from transpile.runtime.capture import capture
+from transpile.runtime import attempt as attempts
+from transpile.runtime.body import BodyContext, StepFailure
 from transpile.runtime.loader import Loaded, load_pipeline
-from transpile.runtime.store import RunStore, now
+from transpile.runtime.store import HOST, RunStore, now, run_id_problem
 from transpile.runtime.values import NotAvailable, ValueReader, parse_parameters
+from transpile.runtime.workspace import new_workdir
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -36,10 +36,6 @@ class NodeError(Exception):
 
 class HashMismatch(Exception):
     """The pipeline file in the image is not the one the spec was compiled from; exit 4."""
-
-
-class StepFailure(Exception):
-    """The step ran and failed; the message says why in the user's terms."""
 
 
 @dataclass
@@ -57,6 +53,9 @@ class NodeRequest:
     xcom_out: Path | None = None
     print_control: bool = False
     echo: bool = True
+    values: dict[str, Any] | None = None  # parameters already decoded (the local runner)
+    runner: str | None = None  # the local runner holding the run's lease, recorded in each attempt
+    durable: bool = True  # fsync records and results (see RunStore)
 
 
 @dataclass
@@ -69,144 +68,44 @@ class NodeOutcome:
     error: str | None = None
     control: Any = None
     exit_code: int = EXIT_OK
+    timed_out: bool = False
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _import_callable(reference: str) -> Any:
-    module_name, _, qualname = reference.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    return target
-
-
-def _bind(function: Any, reader: ValueReader, path: tuple[str, ...], indices: tuple[int, ...]) -> dict[str, Any]:
-    """Keyword arguments for `function`, by parameter name, from the visible values."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
-        return {}
-    kwargs: dict[str, Any] = {}
-    for name, param in signature.parameters.items():
-        if param.kind == param.VAR_KEYWORD:
-            for other, value in reader.visible_values(path, indices).items():
-                kwargs.setdefault(other, value)
-            continue
-        if param.kind in (param.VAR_POSITIONAL, param.POSITIONAL_ONLY):
-            continue
-        source = reader.index.resolve(name, path)
-        if source is None:
-            if param.default is param.empty:
-                visible = ", ".join(reader.index.visible(path)) or "nothing"
-                raise StepFailure(
-                    f"argument '{name}' has no value: no parameter or upstream return of that name (visible: {visible})"
-                )
-            continue
-        try:
-            kwargs[name] = reader.resolve(source, path, indices)
-        except NotAvailable as exc:
-            if param.default is param.empty:
-                raise StepFailure(f"argument '{name}': {exc}") from None
-    return kwargs
-
-
-def _check_json(name: str, value: Any) -> Any:
-    try:
-        return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise StepFailure(
-            f"return '{name}' is a {type(value).__name__}, which is not JSON ({exc}); "
-            "return lists, dicts, strings, numbers, booleans or None"
-        ) from None
-
-
-def _unpack_returns(step: Any, value: Any) -> dict[str, Any]:
-    names = list(step.returns)
-    if not names:
-        return {}
-    if len(names) == 1:
-        return {names[0]: _check_json(names[0], value)}
-    if not isinstance(value, (tuple, list)) or len(value) != len(names):
-        got = f"a {type(value).__name__}" + (f" of {len(value)}" if isinstance(value, (tuple, list)) else "")
-        raise StepFailure(f"returns {names} needs a tuple of {len(names)} values, got {got}")
-    return {n: _check_json(n, v) for n, v in zip(names, value, strict=True)}
-
-
-def _env_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _shell_returns(step: Any, returns_dir: Path) -> dict[str, Any]:
-    values = {}
-    for name in step.returns:
-        path = returns_dir / name
-        if not path.is_file():
-            raise StepFailure(f"the shell step did not write return '{name}' to $TRANSPILE_RETURNS/{name}")
-        text = path.read_text(encoding="utf-8")
-        try:
-            values[name] = json.loads(text)
-        except ValueError:
-            values[name] = text[:-1] if text.endswith("\n") else text
-    return values
-
-
-def _copy(source: Path, target: Path) -> None:
-    import shutil
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.transpile-tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
-
-
-def _copy_matching(patterns: tuple[str, ...], source: Path, target: Path, where: str) -> list[str]:
-    """Copy the files of `source` matching any glob into `target` (same relative paths); each glob must match."""
-    import glob
-
-    copied = []
-    for pattern in patterns:
-        files = [m for m in sorted(glob.glob(pattern, root_dir=source, recursive=True)) if (source / m).is_file()]
-        if not files:
-            raise StepFailure(f"{where} matches '{pattern}'")
-        for name in files:
-            _copy(source / name, target / name)
-            copied.append(name)
-    return copied
-
-
-def _catalog_get(step: Any, catalog: Path, workdir: Path) -> list[str]:
-    patterns = step.catalog.get if step.catalog else ()
-    return _copy_matching(patterns, catalog, workdir, "catalog.get: no file in the run's catalog")
-
-
-def _catalog_put(step: Any, catalog: Path, workdir: Path) -> list[str]:
-    patterns = step.catalog.put if step.catalog else ()
-    return _copy_matching(patterns, workdir, catalog, "catalog.put: no file in the working directory")
-
-
 class _Execution:
+    """One node instance: `begin()` claims an attempt and runs a control node inline or forks a task's
+    body; `complete()` records what the body reported and publishes the result."""
+
     def __init__(self, request: NodeRequest, loaded: Loaded):
         self.request = request
         self.loaded = loaded
+        problem = run_id_problem(request.run_id)
+        if problem:
+            raise NodeError(problem)
         path = loaded.step_path(request.node)
         if path is None:
             raise NodeError(f"the pipeline has no node '{request.node}'")
         self.path = path
         self.step = loaded.index.steps[path].step
         self.display = "/".join("on_failure" if s == "@on_failure" else s for s in path)
-        self.run = RunStore(request.store, request.run_id)
-        try:
-            self.parameters = parse_parameters(loaded.plan.parameters, request.parameters)
-        except ParameterError as exc:
-            raise NodeError(str(exc)) from None
+        self.run = RunStore(Path(os.path.abspath(request.store)), request.run_id, request.durable)
+        if request.values is not None:
+            self.parameters = request.values
+        else:
+            try:
+                self.parameters = parse_parameters(loaded.plan.parameters, request.parameters)
+            except ParameterError as exc:
+                raise NodeError(str(exc)) from None
         self.reader = ValueReader(loaded.index, self.run, self.parameters)
         maps = loaded.index.enclosing_maps(path)
         if len(request.indices) != len(maps):
             raise NodeError(f"node '{request.node}' is inside {len(maps)} map(s) but got indices {request.indices}")
         self.key = self.reader.instance_key(path, request.indices)
+        self.attempt_dir: Path | None = None
+        self.record: dict[str, Any] = {}
 
     def ensure_run_record(self) -> None:
         if (self.run.run_dir / "run.json").is_file():
@@ -222,54 +121,29 @@ class _Execution:
             }
         )
 
-    def run_task(self, attempt_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
-        """Run the step's body; returns the result to publish."""
-        step, workdir = self.step, Path.cwd()
-        indices = self.request.indices
-        os.environ.update(
+    def environment(self, attempt: int) -> dict[str, str]:
+        """The step's `env`, its secrets found locally, and the standard TRANSPILE_* variables."""
+        settings = self.step.settings
+        env = dict(settings.env or {}) if settings else {}
+        secrets_dir = os.environ.get("TRANSPILE_SECRETS_DIR")
+        for secret in (settings.secrets or ()) if settings else ():
+            if secret.env in os.environ or not secrets_dir:
+                continue  # injected by the engine (Kubernetes) or exported by the user
+            with contextlib.suppress(OSError):
+                env[secret.env] = (Path(secrets_dir) / secret.secret / secret.key).read_text(encoding="utf-8")
+        env.update(
             TRANSPILE_RUN_ID=self.request.run_id,
             TRANSPILE_NODE=self.request.node,
-            TRANSPILE_ATTEMPT=str(record["attempt"]),
+            TRANSPILE_KEY=self.key,
+            TRANSPILE_INDICES=".".join(str(i) for i in self.request.indices),
+            TRANSPILE_ATTEMPT=str(attempt),
+            TRANSPILE_STORE=str(self.run.root),
             TRANSPILE_CATALOG=str(self.run.catalog),
+            TRANSPILE_PIPELINE_DIR=os.path.dirname(os.path.abspath(self.request.pipeline)),
         )
-        if step.catalog:
-            record["catalog_get"] = _catalog_get(step, self.run.catalog, workdir)
-        if step.python is not None:
-            for extra in (str(workdir), str(Path(self.request.pipeline).resolve().parent)):
-                if extra not in sys.path:
-                    sys.path.insert(0, extra)
-            try:
-                function = _import_callable(step.python)
-            except (ImportError, AttributeError) as exc:
-                raise StepFailure(f"cannot import {step.python}: {type(exc).__name__}: {exc}") from None
-            kwargs = _bind(function, self.reader, self.path, indices)
-            record["inputs"] = {k: v for k, v in kwargs.items()}
-            try:
-                value = function(**kwargs)
-            except Exception as exc:
-                traceback.print_exc()
-                raise StepFailure(f"{type(exc).__name__}: {exc}") from None
-            returns = _unpack_returns(step, value)
-        elif step.shell is not None:
-            values = self.reader.visible_values(self.path, indices)
-            record["inputs"] = values
-            returns_dir = attempt_dir / "returns"
-            returns_dir.mkdir(exist_ok=True)
-            env = {**os.environ, **{k: _env_value(v) for k, v in values.items()}}
-            env["TRANSPILE_RETURNS"] = str(returns_dir)
-            import subprocess
-
-            completed = subprocess.run(["bash", "-c", step.shell], env=env, cwd=workdir)
-            record["exit_code"] = completed.returncode
-            if completed.returncode != 0:
-                raise StepFailure(f"the shell command exited with code {completed.returncode}")
-            returns = _shell_returns(step, returns_dir)
-        else:
-            returns = {}
-        if step.catalog:
-            record["catalog_put"] = _catalog_put(step, self.run.catalog, workdir)
-        record["returns"] = returns
-        return {"returns": returns}
+        if self.path[0] == ON_FAILURE:
+            env["TRANSPILE_FAILED"] = json.dumps(failed_nodes(self.run), ensure_ascii=False)
+        return env
 
     def run_control(self, record: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         """Fan-out of a map or routing of a switch: (result, control value)."""
@@ -333,11 +207,14 @@ class _Execution:
                     return node_id(owner)
             path = owner
 
-    def execute(self) -> NodeOutcome:
+    def begin(self, spare: attempts.Running | None = None) -> NodeOutcome | attempts.Running:
+        """Claim an attempt; a control node or a skipped one ends here, a task's body goes to a forked child
+        (`spare`, forked ahead by the local runner, or one forked now)."""
         self.ensure_run_record()
         skipped_by = self.unchosen_case()
         attempt, attempt_dir = self.run.claim_attempt(self.key)
-        record: dict[str, Any] = {
+        self.attempt_dir = attempt_dir
+        record = self.record = {
             "node": self.request.node,
             "step": self.display,
             "key": self.key,
@@ -346,52 +223,126 @@ class _Execution:
             "kind": self.step.kind,
             "status": "running",
             "started": now(),
-            "host": os.uname().nodename,
+            "host": HOST,
             "pid": os.getpid(),
             "logs": {"stdout": f"{attempt_dir.name}/stdout.log", "stderr": f"{attempt_dir.name}/stderr.log"},
         }
+        if self.request.runner:
+            record["runner"] = self.request.runner
         if skipped_by is not None:
             record.update(status="skipped", ended=record["started"], duration=0.0)
             record["note"] = f"switch '{skipped_by}' chose another case"
             self.run.write_attempt(attempt_dir, record)
             return NodeOutcome(self.key, attempt, "skipped")
+        if not self.step.is_task:
+            return self.run_control_node()
+        if spare is None:
+            spare = attempts.fork(self.builder(), new_workdir(self.request.run_id))
+        record.update(pgid=spare.pid, workdir=str(spare.workdir))
+        if spare.pid_start is not None:
+            record["pgid_start"] = spare.pid_start
         self.run.write_attempt(attempt_dir, record)
-        control = None
+        assignment = {
+            "node": self.request.node,
+            "indices": list(self.request.indices),
+            "key": self.key,
+            "attempt_dir": str(attempt_dir),
+            "env": self.environment(attempt),
+            "import_paths": [os.getcwd(), os.path.dirname(os.path.abspath(self.request.pipeline))],
+            "echo": self.request.echo,
+        }
+        attempts.assign(spare, assignment, self.step.timeout)
+        return spare
+
+    def builder(self) -> attempts.Builder:
+        return context_builder(self.loaded, self.run, self.parameters)
+
+    def run_control_node(self) -> NodeOutcome:
+        assert self.attempt_dir is not None
+        self.run.write_attempt(self.attempt_dir, self.record)
         try:
-            with capture(attempt_dir / "stdout.log", attempt_dir / "stderr.log", self.request.echo):
-                if self.step.is_task:
-                    result = self.run_task(attempt_dir, record)
-                elif self.step.map is not None or self.step.switch is not None:
-                    result, control = self.run_control(record)
-                else:
-                    raise NodeError(f"node '{self.request.node}' is a {self.step.kind}, which has no node to run")
-        except (StepFailure, NotAvailable) as exc:
-            return self.finish(attempt_dir, record, "failed", str(exc))
+            if self.step.map is None and self.step.switch is None:
+                raise NodeError(f"node '{self.request.node}' is a {self.step.kind}, which has no node to run")
+            result, control = self.run_control(self.record)
         except NodeError:
             raise
+        except (StepFailure, NotAvailable) as exc:
+            return self.finish("failed", str(exc))
         except Exception as exc:  # a store or runtime problem: recorded, never lost
-            return self.finish(attempt_dir, record, "failed", f"{type(exc).__name__}: {exc}")
-        result["attempt"] = attempt
+            return self.finish("failed", f"{type(exc).__name__}: {exc}")
+        return self.succeed(result, control)
+
+    def complete(self, running: attempts.Running) -> NodeOutcome:
+        """Record what the reaped body reported; publish its result if it succeeded."""
+        message = running.message()
+        for field_name in ("inputs", "catalog_get", "catalog_put", "exit_code"):
+            if field_name in message:
+                self.record[field_name] = message[field_name]
+        if "error" in message or "returns" not in message:
+            status = "interrupted" if message.get("interrupted") else "failed"
+            if message.get("timed_out"):
+                self.record["timed_out"] = True
+            outcome = self.finish(status, message.get("error", "the step reported no result"))
+            outcome.timed_out = bool(message.get("timed_out"))
+            return outcome
+        self.record["returns"] = message["returns"]
+        return self.succeed({"returns": message["returns"]}, None)
+
+    def succeed(self, result: dict[str, Any], control: Any) -> NodeOutcome:
+        result["attempt"] = self.record["attempt"]
         if not self.run.publish_result(self.key, result):
-            record["note"] = "an earlier attempt had already published this node's result"
+            self.record["note"] = "an earlier attempt had already published this node's result"
         if control is not None:
             self.write_control(control)
-        outcome = self.finish(attempt_dir, record, "succeeded", None)
+        outcome = self.finish("succeeded", None)
         outcome.control = control
         return outcome
 
-    def finish(self, attempt_dir: Path, record: dict[str, Any], status: str, error: str | None) -> NodeOutcome:
+    def finish(self, status: str, error: str | None) -> NodeOutcome:
+        record = self.record
         record.update(status=status, ended=now())
         record["duration"] = round(record["ended"] - record["started"], 3)
         if error is not None:
             record["error"] = error
-        self.run.write_attempt(attempt_dir, record)
+        assert self.attempt_dir is not None
+        self.run.write_attempt(self.attempt_dir, record)
         code = EXIT_OK if status == "succeeded" else EXIT_FAILED
         return NodeOutcome(self.key, record["attempt"], status, error, exit_code=code)
 
 
-def execute_node(request: NodeRequest, loaded: Loaded | None = None) -> NodeOutcome:
-    """Run one node instance and record it; raises NodeError or HashMismatch when it cannot run."""
+def context_builder(loaded: Loaded, run: RunStore, values: dict[str, Any]) -> attempts.Builder:
+    """How a forked child turns its assignment into the body's context (it shares the plan by fork)."""
+
+    def build(assignment: dict[str, Any]) -> BodyContext:
+        path = loaded.steps[assignment["node"]]
+        return BodyContext(
+            step=loaded.index.steps[path].step,
+            path=path,
+            indices=tuple(assignment["indices"]),
+            key=assignment["key"],
+            reader=ValueReader(loaded.index, run, values),
+            attempt_dir=Path(assignment["attempt_dir"]),
+            env=assignment["env"],
+            import_paths=tuple(assignment["import_paths"]),
+        )
+
+    return build
+
+
+def failed_nodes(run: RunStore) -> list[str]:
+    """Keys of the run's node instances (outside on_failure) whose last attempt failed without a result."""
+    failed = []
+    for key in run.node_keys():
+        if key.split("/", 1)[0] == "on_failure" or run.result(key) is not None:
+            continue
+        tries = run.attempts(key)
+        if tries and tries[-1].get("status") in ("failed", "interrupted"):
+            failed.append(key)
+    return failed
+
+
+def prepare(request: NodeRequest, loaded: Loaded | None = None) -> _Execution:
+    """Load the plan (from the store's cache) and check the node can run here."""
     if loaded is None:
         loaded = load_pipeline(request.pipeline, request.store)
     if request.expected_hash and loaded.hash != request.expected_hash:
@@ -400,4 +351,20 @@ def execute_node(request: NodeRequest, loaded: Loaded | None = None) -> NodeOutc
             f"{request.expected_hash[:12]}…: the image holds a different pipeline than the one compiled; "
             "rebuild the image or recompile the spec"
         )
-    return _Execution(request, loaded).execute()
+    return _Execution(request, loaded)
+
+
+def execute_node(request: NodeRequest, loaded: Loaded | None = None) -> NodeOutcome:
+    """Run one node instance to its end and record it; raises NodeError or HashMismatch when it cannot run."""
+    execution = prepare(request, loaded)
+    started = execution.begin()
+    if isinstance(started, NodeOutcome):
+        return started
+    try:
+        attempts.wait(started)
+    except BaseException:  # interrupted (SIGTERM/SIGINT): stop the body's whole group, record it
+        started.kill("interrupted")
+        started.reap()
+        execution.complete(started)
+        raise
+    return execution.complete(started)

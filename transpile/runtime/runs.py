@@ -70,52 +70,95 @@ def start_run(
     resume: str | None = None,
     out: TextIO = sys.stderr,
 ) -> tuple[str, int]:
-    """Run (or resume) a pipeline locally to its end: (run id, exit code 0/1). Raises TranspileError for bad
-    input. The one entry point of `transpile run` and of the Python API's `transpile.run`."""
+    """Run (or resume) a pipeline locally to its end: (run id, exit code 0 succeeded, 1 failed, 130 stopped).
+    Raises TranspileError for bad input. The one entry point of `transpile run` and of the Python API's
+    `transpile.run`; it leaves no signal handler or lock behind."""
     from transpile.errors import Diagnostic, TranspileError
+    from transpile.plan.params import ParameterError
+    from transpile.runtime.lease import Lease, LeaseHeld
+    from transpile.runtime.loader import load_pipeline
     from transpile.runtime.local import LocalRunner
-    from transpile.runtime.store import RunStore
+    from transpile.runtime.recovery import recover
+    from transpile.runtime.store import RunStore, apply_umask, run_id_problem
+    from transpile.runtime.values import parse_parameters
 
+    def refuse(message: str, hint: str | None = None) -> TranspileError:
+        return TranspileError([Diagnostic(message, hint=hint)])
+
+    store = Path(store).absolute()
+    try:
+        apply_umask(os.environ.get("TRANSPILE_UMASK"))
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    loaded = load_pipeline(pipeline, store)
     if resume:
-        previous = RunStore(store, resume).run_record()
+        if run_id_problem(resume):
+            raise refuse(run_id_problem(resume))
+        run = RunStore(store, resume)
+        previous = run.run_record()
         if previous is None:
-            raise TranspileError([Diagnostic(f"no run '{resume}' in {store}")])
-        runner = LocalRunner(pipeline, store, {}, parallelism, run_id=resume, resume=True, out=out)
-        if runner.loaded.hash != previous["hash"]:
-            raise TranspileError(
-                [
-                    Diagnostic(
-                        f"cannot resume {resume}: {pipeline} changed since that run "
-                        f"(hash {runner.loaded.hash[:12]}, the run used {previous['hash'][:12]})",
-                        hint="start a new run instead",
-                    )
-                ]
+            raise refuse(f"no run '{resume}' in {store}")
+        if loaded.hash != previous["hash"]:
+            raise refuse(
+                f"cannot resume {resume}: {pipeline} changed since that run "
+                f"(hash {loaded.hash[:12]}, the run used {previous['hash'][:12]})",
+                hint="start a new run instead",
             )
         if parameters:
-            raise TranspileError([Diagnostic("--resume reuses the run's parameters; drop -p")])
-        from transpile.runtime.values import parse_parameters
-
-        runner.raw_parameters = {k: _as_text(v) for k, v in previous["parameters"].items()}
-        runner.values = parse_parameters(runner.pipeline.parameters, runner.raw_parameters)
-        runner.reader.parameters = runner.values
+            raise refuse("--resume reuses the run's parameters; drop -p")
+        values = previous["parameters"]
     else:
-        unknown = [name for name in parameters if name not in _declared(pipeline, store)]
+        unknown = [name for name in parameters if name not in loaded.plan.parameters]
         if unknown:
-            raise TranspileError([Diagnostic(f"unknown parameter(s): {', '.join(unknown)}")])
-        runner = LocalRunner(pipeline, store, parameters, parallelism, run_id=run_id, out=out)
-    return runner.run_id, runner.run()
+            raise refuse(f"unknown parameter(s): {', '.join(unknown)}")
+        try:
+            values = parse_parameters(loaded.plan.parameters, parameters)
+        except ParameterError as exc:
+            raise refuse(str(exc)) from None
+        run = _new_run(store, loaded, pipeline, values, run_id, refuse)
+    lease = Lease(run)
+    try:
+        lease.acquire()
+    except LeaseHeld as exc:
+        raise refuse(str(exc)) from None
+    try:
+        if resume:
+            recover(run, lease.holder)
+        runner = LocalRunner(loaded, pipeline, run, values, parallelism, lease, resume=bool(resume), out=out)
+        return run.run_id, runner.run()
+    finally:
+        lease.release()
 
 
-def _declared(pipeline: str, store: Path) -> dict:
-    from transpile.runtime.loader import load_pipeline
+def _new_run(store: Path, loaded, pipeline: str, values: dict, run_id: str | None, refuse):
+    """Create the run's directory and record; an existing id is refused (it is `--resume`'s job)."""
+    import secrets
+    import time
 
-    return load_pipeline(pipeline, store).plan.parameters
+    from transpile.runtime.store import RunStore, now, run_id_problem
 
-
-def _as_text(value) -> str:
-    import json
-
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    for _ in range(20):
+        fresh = f"{loaded.plan.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        chosen = run_id if run_id is not None else fresh
+        if run_id_problem(chosen):
+            raise refuse(run_id_problem(chosen))
+        run = RunStore(store, chosen)
+        record = {
+            "run_id": chosen,
+            "pipeline": loaded.plan.name,
+            "pipeline_file": pipeline,
+            "hash": loaded.hash,
+            "parameters": values,
+            "created": now(),
+        }
+        if run.create_run(record):
+            return run
+        if run_id is not None:
+            raise refuse(
+                f"run '{run_id}' already exists in {store}",
+                hint=f"continue it with --resume {run_id}, or choose another --run-id",
+            )
+    raise refuse(f"could not find a free run id in {store}")
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:

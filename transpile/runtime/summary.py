@@ -1,0 +1,85 @@
+"""The end-of-run table of `transpile run`: per step, how its instances ended, honestly.
+
+A step's status is the worst of its instances: `failed` (or `timed out` when its last failure was a
+timeout), `interrupted`, then `succeeded`; retries show in the attempts column and in the status
+(`succeeded after retry`). Steps that never started (after a failure, in a case not chosen) are listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TextIO
+
+SUMMARY_ROWS = 40
+
+
+@dataclass
+class StepStats:
+    """Per step (all its map items together)."""
+
+    instances: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    interrupted: int = 0
+    skipped: int = 0
+    reused: int = 0
+    retried: int = 0
+    attempts: int = 0
+    seconds: float = 0.0
+
+    def add(self, what: str, seconds: float = 0.0, timed_out: bool = False) -> None:
+        """Count one attempt (`retry`, `succeeded`, `failed`, `interrupted`, `skipped`) or a `reused` node."""
+        self.seconds += seconds
+        if what != "reused":
+            self.attempts += 1
+        if what == "retry":
+            self.retried += 1
+            self.timed_out += int(timed_out)
+            return
+        self.instances += 1
+        if what == "failed":
+            self.failed += 1
+            self.timed_out += int(timed_out)
+        else:
+            setattr(self, what, getattr(self, what) + 1)
+
+    def status(self) -> str:
+        if self.failed:
+            return "timed out" if self.timed_out and self.failed == self.timed_out else "failed"
+        if self.interrupted:
+            return "interrupted"
+        if self.retried:
+            return "succeeded after retry"
+        if self.reused and not self.succeeded:
+            return "reused"
+        if self.skipped and not self.succeeded:
+            return "skipped"
+        return "succeeded"
+
+
+_ORDER = {"failed": 0, "timed out": 0, "interrupted": 1, "not started": 3}
+
+
+def write_summary(
+    out: TextIO, stats: dict[str, StepStats], not_started: list[str], failures: list[str], footer: str, run_id: str
+) -> None:
+    rows = [("step", "status", "items", "attempts", "seconds")]
+    shown = sorted(stats.items(), key=lambda kv: _ORDER.get(kv[1].status(), 2))
+    entries = [(node, s.status(), str(s.instances), str(s.attempts), f"{s.seconds:.2f}") for node, s in shown]
+    entries += [(node, "not started", "0", "0", "-") for node in not_started]
+    entries.sort(key=lambda row: _ORDER.get(row[1], 2))
+    hidden = max(0, len(entries) - SUMMARY_ROWS)
+    rows += entries[:SUMMARY_ROWS]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = [
+        "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
+    out.write("\n".join(lines) + "\n")
+    if hidden:
+        out.write(f"... and {hidden} more steps (transpile runs show {run_id})\n")
+    for failure in failures:
+        out.write(f"failed: {failure}\n")
+    out.write(footer + "\n")
+    out.flush()
