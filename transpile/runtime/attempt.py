@@ -183,9 +183,11 @@ def _child(build: Builder, fds: tuple[int, int], workdir: Path, inherited: list[
         os._exit(code)
 
 
-def fork(build: Builder, workdir: Path, inherited: list[int] = ()) -> Running:
-    """Fork a child that waits for its assignment (`assign`); `inherited` are fds it must close."""
-    procs.prepare_parent_death()
+def fork(build: Builder, workdir: Path, inherited: list[int] = (), die_with_parent: bool = False) -> Running:
+    """Fork a child that waits for its assignment (`assign`); `inherited` are fds it must close. With
+    `die_with_parent` (the local runner's children) it is killed if its parent dies (Linux)."""
+    if die_with_parent:
+        procs.prepare_parent_death()
     gc.freeze()  # the child's garbage collector then leaves the parent's objects (and their pages) alone
     read_fd, write_fd = os.pipe()
     assign_read, assign_write = os.pipe()

@@ -13,7 +13,6 @@ import inspect
 import json
 import math
 import os
-import subprocess
 import sys
 import traceback
 from dataclasses import dataclass
@@ -162,6 +161,8 @@ def _run_shell(ctx: BodyContext, message: dict[str, Any]) -> dict[str, Any]:
     returns_dir.mkdir(exist_ok=True)
     env = {**os.environ, **{k: env_value(v) for k, v in values.items()}, **ctx.env}
     env["TRANSPILE_RETURNS"] = str(returns_dir)
+    import subprocess
+
     completed = subprocess.run(["bash", "-c", ctx.step.shell], env=env)
     message["exit_code"] = completed.returncode
     if completed.returncode != 0:

@@ -138,4 +138,8 @@ def run(args: argparse.Namespace) -> int:
     if outcome.status != "succeeded":
         where = args.store / "runs" / run_id / "nodes" / outcome.key / f"attempt.{outcome.attempt}"
         print(f"step '{args.node}' failed: {outcome.error}\n  logs: {where}", file=sys.stderr)
+    if sys.argv[1:2] == ["execute-node"]:  # this process is the entrypoint: skip the interpreter's teardown,
+        sys.stdout.flush()  # which after the attempt's fork would fault on every page of the heap
+        sys.stderr.flush()
+        os._exit(outcome.exit_code)
     return outcome.exit_code

@@ -43,7 +43,7 @@ def _zygote(sock: socket.socket, build: attempts.Builder, run_id: str) -> None:
                     if not sock.recv(16):
                         raise SystemExit
                     inherited = [sock.fileno(), selector.fileno(), *children]
-                    spare = attempts.fork(build, new_workdir(run_id), inherited)
+                    spare = attempts.fork(build, new_workdir(run_id), inherited, die_with_parent=True)
                     header = json.dumps(["spare", spare.pid, spare.pid_start, str(spare.workdir)]).encode()
                     assert spare.assign_fd is not None
                     socket.send_fds(sock, [header], [spare.read_fd, spare.assign_fd])

@@ -11,10 +11,7 @@ instead of a silent overwrite; a retry or a resume of the same instance may put 
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 
 from transpile.runtime.store import make_temp, write_once
@@ -34,18 +31,35 @@ def pattern_problem(pattern: str) -> str | None:
 
 
 def new_workdir(run_id: str) -> Path:
-    """A fresh, empty working directory for one attempt (the caller removes it)."""
+    """A fresh, empty working directory for one attempt, in $TMPDIR (default /tmp); the caller removes it."""
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in run_id)[:40]
-    return Path(tempfile.mkdtemp(prefix=f"transpile-{safe}-"))
+    base = os.environ.get("TMPDIR") or "/tmp"
+    while True:
+        path = Path(base) / f"transpile-{safe}-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
 
 
 def remove_workdir(path: Path | None) -> None:
-    if path is not None:
+    if path is None:
+        return
+    try:
+        os.rmdir(path)  # the usual case: the step left nothing behind
+    except FileNotFoundError:
+        return
+    except OSError:
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
 
 
 def copy_file(source: Path, target: Path) -> None:
     """Copy to a unique temporary name beside `target`, then rename: concurrent copies never collide."""
+    import shutil
+
     fd, tmp = make_temp(target.parent, target.name)
     try:
         with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
@@ -63,6 +77,8 @@ def with_suppressed_unlink(path: str) -> None:
 
 def matching(patterns: tuple[str, ...], root: Path, where: str) -> list[str]:
     """Files under `root` matching any pattern (each must match one), as relative paths inside `root`."""
+    import glob
+
     real_root = root.resolve()
     found: list[str] = []
     for pattern in patterns:
