@@ -12,7 +12,7 @@ from typing import Any
 from transpile.backends import argo_models as m
 from transpile.backends.argo_build import VOLUME, build_templates
 from transpile.backends.argo_split import cut_dags, json_size, link, partition
-from transpile.backends.base import EmitOptions, Refusals, Unsupported
+from transpile.backends.base import EmitOptions, Refusals
 from transpile.backends.yaml_writer import dump_all
 from transpile.ir.names import fit
 from transpile.plan import params
@@ -164,18 +164,6 @@ def claim(plan: Plan) -> m.PersistentVolumeClaim:
     return m.PersistentVolumeClaim(metadata=metadata, spec=_claim_spec(plan))
 
 
-def _transitional(method, first, second, rest):
-    """Callers not yet on the plan (review/diff.py, submit.py) pass (compiled, config, options): lower the
-    pipeline and report refusals as `transpile.emit` does. Remove once they call `transpile.emit`."""
-    from transpile.emit import refusal_report
-    from transpile.plan.lower import lower
-
-    try:
-        return method(lower(first, second), rest[0])
-    except Unsupported as exc:
-        raise refusal_report(first, exc) from None
-
-
 class ArgoBackend:
     """`transpile compile -t argo`: WorkflowTemplates, a CronWorkflow for a schedule, the volume claim
     when asked."""
@@ -183,10 +171,8 @@ class ArgoBackend:
     name = "argo"
     suffix = ".yaml"
 
-    def documents(self, plan: Plan, options: EmitOptions, *transitional: Any) -> list[dict]:
+    def documents(self, plan: Plan, options: EmitOptions) -> list[dict]:
         """Every object as plain data, in output order."""
-        if transitional:
-            return _transitional(self.documents, plan, options, transitional)
         refusals = Refusals(self.name)
         if options.flavour:
             refusals.unsupported(f"the argo target has no flavour '{options.flavour}'")
@@ -201,7 +187,5 @@ class ArgoBackend:
             docs.append(claim(plan).to_data())
         return docs
 
-    def emit(self, plan: Plan, options: EmitOptions, *transitional: Any) -> str:
-        if transitional:
-            return _transitional(self.emit, plan, options, transitional)
+    def emit(self, plan: Plan, options: EmitOptions) -> str:
         return dump_all(self.documents(plan, options), header(plan))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from transpile.errors import Diagnostic, TranspileError
+from transpile.plan.params import argo_safe
 
 GROUP, VERSION = "argoproj.io", "v1alpha1"
 PLURALS = {"WorkflowTemplate": "workflowtemplates", "CronWorkflow": "cronworkflows", "Workflow": "workflows"}
@@ -187,7 +188,9 @@ class Cluster:
             "spec": {"workflowTemplateRef": {"name": template_name}},
         }
         if parameters:
-            workflow["spec"]["arguments"] = {"parameters": [{"name": k, "value": v} for k, v in parameters.items()]}
+            # values holding `{{` travel in the inert form Argo's substitution leaves alone (params.argo_safe)
+            values = [{"name": k, "value": argo_safe(v)} for k, v in parameters.items()]
+            workflow["spec"]["arguments"] = {"parameters": values}
         created = self.call(
             f"create Workflow from {template_name} ({GROUP})",
             CustomObjectsApi(self.api).create_namespaced_custom_object,
