@@ -109,10 +109,11 @@ ENV_PIPELINE = """\
 name: envs
 defaults: {env: {SHARED: from-defaults}}
 steps:
-  py: {python: envstep:show, returns: [seen], env: {ONLY_PY: "x y", SHARED: overridden}}
+  py: {python: envstep:show, returns: [seen_py], env: {ONLY_PY: "x y", SHARED: overridden}}
   sh:
-    shell: 'printf "%s|%s|%s|%s" "$ONLY_SH" "$SHARED" "$TRANSPILE_NODE" "$TRANSPILE_ATTEMPT" >"$TRANSPILE_RETURNS/seen"'
-    returns: [seen]
+    shell: 'printf "%s|%s|%s|%s" "$ONLY_SH" "$SHARED" "$TRANSPILE_NODE" "$TRANSPILE_ATTEMPT"
+      >"$TRANSPILE_RETURNS/seen_sh"'
+    returns: [seen_sh]
     env: {ONLY_SH: "$(id) it's"}
 """
 
@@ -131,7 +132,7 @@ def test_step_env_and_standard_variables_are_applied(tmp_path, how):
         for step in ("py", "sh"):
             outcome = node(tmp_path, name, step)
             assert outcome.returncode == 0, outcome.stderr
-    py = result(tmp_path, "py", "n1")["returns"]["seen"]
+    py = result(tmp_path, "py", "n1")["returns"]["seen_py"]
     assert py == {
         "ONLY_PY": "x y",
         "SHARED": "overridden",
@@ -141,7 +142,7 @@ def test_step_env_and_standard_variables_are_applied(tmp_path, how):
         "TRANSPILE_STORE": str(tmp_path / "store"),
         "TRANSPILE_INDICES": "",
     }
-    assert result(tmp_path, "sh", "n1")["returns"]["seen"] == "$(id) it's|from-defaults|sh|1"
+    assert result(tmp_path, "sh", "n1")["returns"]["seen_sh"] == "$(id) it's|from-defaults|sh|1"
 
 
 ENDINGS = {

@@ -245,7 +245,7 @@ class SlurmBackend:
         refusals.check()
         from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-        from transpile.resources import templates_dir
+        from transpile.package_data import templates_dir
 
         env = Environment(
             loader=FileSystemLoader(str(templates_dir())),
