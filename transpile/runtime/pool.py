@@ -31,8 +31,8 @@ def _zygote(sock: socket.socket, build: attempts.Builder, run_id: str) -> None:
     """The zygote's loop: fork a spare per request, report exits; never returns."""
     code = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping is the runner's to handle: the zygote
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ends when the runner closes its socket or dies
         procs.die_with_parent()
         selector = selectors.DefaultSelector()
         selector.register(sock, selectors.EVENT_READ)
