@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import REPO, run_cli
 from transpile.runtime import procs
 from transpile.runtime.store import HOST, RunStore, dumps, read_json
+from transpile.runtime.workspace import temp_base, workdir_prefix
 
 SLOW = """\
 name: slow
@@ -117,8 +118,8 @@ def test_a_live_lease_refuses_a_second_runner(project):
 
 
 def test_kill_9_then_resume_closes_the_killed_attempt(project):
-    runner = start(project, "--run-id", "k")
-    run = RunStore(project / "store", "k")
+    runner = start(project, "--run-id", "kill9-runs")
+    run = RunStore(project / "store", "kill9-runs")
     record = wait_running(run, "wait")
     # a temporary file of a dead writer of this host, and one of a live process (this test)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -129,10 +130,10 @@ def test_kill_9_then_resume_closes_the_killed_attempt(project):
     alive.write_text("y")
     os.kill(runner.pid, signal.SIGKILL)
     runner.wait(timeout=30)
-    assert status_of(project, "k") == "interrupted"
+    assert status_of(project, "kill9-runs") == "interrupted"
     assert run.attempts("wait")[-1]["status"] == "running"  # nothing could close it yet
     (project / "fast").write_text("")
-    resumed = run_cli("run", "slow.yaml", "--store", "store", "--resume", "k", cwd=project)
+    resumed = run_cli("run", "slow.yaml", "--store", "store", "--resume", "kill9-runs", cwd=project)
     assert resumed.returncode == 0, resumed.stderr
     tries = run.attempts("wait")
     assert [t["status"] for t in tries] == ["interrupted", "succeeded"]
@@ -141,7 +142,8 @@ def test_kill_9_then_resume_closes_the_killed_attempt(project):
     assert not procs.group_alive(record["pgid"])  # the orphaned `sleep 60` is gone
     assert not Path(record["workdir"]).exists()
     assert not orphan.exists() and alive.exists()
-    assert status_of(project, "k") == "succeeded"
+    assert status_of(project, "kill9-runs") == "succeeded"
+    assert not list(temp_base().glob(workdir_prefix("kill9-runs") + "*"))  # the killed runner's spares' too
 
 
 def test_ctrl_c_interrupts_cleanly_and_the_run_resumes(project):

@@ -295,7 +295,7 @@ class LocalRunner:
                 raise Stopped("another runner took over this run's lease")
             self.progress()
             assert self.pool is not None
-            self.pool.want(max(1, self.parallelism - len(self.active)))
+            self.pool.want(self.parallelism)  # spares ready for every slot: a take never waits for a fork
             waits = [a.running.deadline for a in self.active.values() if a.running.deadline]
             waits += [t for t, _, _ in self.retry_heap[:1]]
             timeout = max(0.0, min(waits) - moment) if waits else 0.5

@@ -31,12 +31,13 @@ def _zygote(sock: socket.socket, build: attempts.Builder, run_id: str) -> None:
     """The zygote's loop: fork a spare per request, report exits; never returns."""
     code = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping is the runner's to handle: the zygote
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ends when the runner closes its socket or dies
         procs.die_with_parent()
         selector = selectors.DefaultSelector()
         selector.register(sock, selectors.EVENT_READ)
         children: dict[int, int] = {}  # pidfd -> pid
+        workdirs: dict[int, Path] = {}  # pid -> its working directory, removed here once it has exited
         while True:
             for key, _ in selector.select():
                 if key.fileobj is sock:
@@ -51,6 +52,7 @@ def _zygote(sock: socket.socket, build: attempts.Builder, run_id: str) -> None:
                     os.close(spare.assign_fd)
                     pidfd = spare.pidfd if spare.pidfd is not None else os.pidfd_open(spare.pid)
                     children[pidfd] = spare.pid
+                    workdirs[spare.pid] = spare.workdir
                     selector.register(pidfd, selectors.EVENT_READ)
                 else:
                     pidfd = key.fd
@@ -60,6 +62,7 @@ def _zygote(sock: socket.socket, build: attempts.Builder, run_id: str) -> None:
                     procs.kill_group(pid)  # before reaping: the zombie keeps the group id reserved
                     _, status = os.waitpid(pid, 0)
                     sock.send(json.dumps(["exit", pid, status]).encode())
+                    remove_workdir(workdirs.pop(pid))  # off the runner's path
     except SystemExit:
         pass
     except BaseException:  # noqa: BLE001 - never return into the runner's code
@@ -69,6 +72,8 @@ def _zygote(sock: socket.socket, build: attempts.Builder, run_id: str) -> None:
             procs.kill_group(pid)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        for workdir in locals().get("workdirs", {}).values():
+            remove_workdir(workdir)
         os._exit(code)
 
 
@@ -149,7 +154,7 @@ class Pool:
                     yield running, "exit"
 
     def ended(self, running: attempts.Running, status: int) -> None:
-        """The zygote reaped the child: close the runner's ends and remove its working directory."""
+        """The zygote reaped the child (and removes its working directory): close the runner's ends."""
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(running.read_fd)
         running.read_some()
@@ -158,7 +163,6 @@ class Pool:
             if fd is not None:
                 os.close(fd)
         running.assign_fd = None
-        remove_workdir(running.workdir)
 
     def close(self) -> None:
         """Dismiss the spares and stop the zygote (which kills and reaps whatever child is left)."""
@@ -166,7 +170,6 @@ class Pool:
             for fd in (spare.read_fd, spare.assign_fd):
                 if fd is not None:
                     os.close(fd)
-            remove_workdir(spare.workdir)
         self.spares = []
         self.selector.close()
         self.sock.close()

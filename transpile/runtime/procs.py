@@ -33,6 +33,16 @@ def kill_orphaned_group(pgid: int, leader_start: int | None) -> None:
         kill_group(pgid)
 
 
+def working_directories() -> set[str]:
+    """The current directories of the processes this user can see (Linux)."""
+    found = set()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                found.add(os.readlink(f"/proc/{entry}/cwd"))
+    return found
+
+
 def group_alive(pgid: int) -> bool:
     """Whether a process group still has a live (non-zombie) member (Linux)."""
     for entry in os.listdir("/proc"):

@@ -14,6 +14,7 @@ from typing import Any
 
 from transpile.runtime import procs
 from transpile.runtime.store import HOST, RunStore, now, orphaned_temp, read_json
+from transpile.runtime.workspace import temp_base, workdir_prefix
 
 INTERRUPTED = "interrupted: the runner stopped before this attempt ended"
 
@@ -73,7 +74,33 @@ def recover(run: RunStore, me: str) -> int:
                 close_attempt(run, key, number, record)
                 closed += 1
     clean_temp_files(run)
+    clean_workdirs(run.run_id)
     return closed
+
+
+def clean_workdirs(run_id: str) -> int:
+    """Remove the run's working directories in $TMPDIR whose creating process is dead and that no live
+    process works in (spares of a killed runner, attempts whose supervisor was killed)."""
+    prefix = workdir_prefix(run_id)
+    base = temp_base()
+    try:
+        names = [n for n in os.listdir(base) if n.startswith(prefix)]
+    except OSError:
+        return 0
+    candidates = []
+    for name in names:
+        pid = name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and not procs.alive(int(pid)):
+            candidates.append(base / name)
+    if not candidates:
+        return 0
+    in_use = procs.working_directories()
+    removed = 0
+    for path in candidates:
+        if not any(cwd == str(path) or cwd.startswith(f"{path}/") for cwd in in_use):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def clean_temp_files(run: RunStore) -> int:

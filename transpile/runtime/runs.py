@@ -82,7 +82,7 @@ def start_run(
     from transpile.runtime.lease import Lease, LeaseHeld
     from transpile.runtime.loader import load_pipeline
     from transpile.runtime.local import LocalRunner
-    from transpile.runtime.recovery import recover
+    from transpile.runtime.recovery import clean_workdirs, recover
     from transpile.runtime.store import RunStore, apply_umask, run_id_problem
     from transpile.runtime.values import parse_parameters
 
@@ -129,7 +129,9 @@ def start_run(
         if resume:
             recover(run, lease.holder)
         runner = LocalRunner(loaded, pipeline, run, values, parallelism, lease, resume=bool(resume), out=out)
-        return run.run_id, runner.run()
+        code = runner.run()
+        clean_workdirs(run.run_id)  # again: a killed runner's last spares may have outlived the first pass
+        return run.run_id, code
     finally:
         lease.release()
 

@@ -30,12 +30,20 @@ def pattern_problem(pattern: str) -> str | None:
     return None
 
 
+def workdir_prefix(run_id: str) -> str:
+    return "transpile-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in run_id)[:40] + "-"
+
+
+def temp_base() -> Path:
+    return Path(os.environ.get("TMPDIR") or "/tmp")
+
+
 def new_workdir(run_id: str) -> Path:
-    """A fresh, empty working directory for one attempt, in $TMPDIR (default /tmp); the caller removes it."""
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in run_id)[:40]
-    base = os.environ.get("TMPDIR") or "/tmp"
+    """A fresh, empty working directory for one attempt, in $TMPDIR (default /tmp), named after the run
+    and the creating process (so a resume can prove it orphaned); the caller removes it."""
+    base = temp_base()
     while True:
-        path = Path(base) / f"transpile-{safe}-{os.getpid()}-{os.urandom(4).hex()}"
+        path = base / f"{workdir_prefix(run_id)}{os.getpid()}-{os.urandom(4).hex()}"
         try:
             os.mkdir(path, 0o700)
             return path
