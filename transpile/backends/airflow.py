@@ -335,14 +335,8 @@ class AirflowBackend:
 
     def emit(self, plan: Plan, options: EmitOptions) -> str:
         refusals = Refusals(self.name)
-        flavour = options.flavour or "kubernetes"
-        if flavour not in FLAVOURS:
-            refusals.unsupported(f"unknown Airflow flavour '{flavour}'", hint=f"choose one of {', '.join(FLAVOURS)}")
-            refusals.check()
-        if plan.deploy.volume.mode == "template":
-            refusals.unsupported(
-                "volume.mode 'template' is Argo-only", hint="use an existing claim (volume.mode: existing) for Airflow"
-            )
+        flavour = refusals.flavour(options.flavour, FLAVOURS, "Airflow")
+        refusals.existing_claim_only(plan, "Airflow")
         context = _DagBuilder(plan, flavour, refusals).context()
         refusals.check()
         return render("airflow_dag.py.j2", context)

@@ -88,6 +88,20 @@ class Refusals:
             )
         return ""
 
+    def flavour(self, given: str | None, flavours: tuple[str, ...], engine: str) -> str:
+        """The chosen flavour (the first is the default); an unknown one is refused at once."""
+        flavour = given or flavours[0]
+        if flavour not in flavours:
+            self.unsupported(f"unknown {engine} flavour '{flavour}'", hint=f"choose one of {', '.join(flavours)}")
+            self.check()
+        return flavour
+
+    def existing_claim_only(self, plan: Plan, engine: str) -> None:
+        """Refuse `volume.mode: template` (a claim per run), which only Argo can create."""
+        if plan.deploy.volume.mode == "template":
+            hint = f"use an existing claim (volume.mode: existing) for {engine}"
+            self.unsupported("volume.mode 'template' is Argo-only", hint=hint)
+
     def check(self) -> None:
         if self.found:
             raise Unsupported(list(self.found))

@@ -292,14 +292,8 @@ class PrefectBackend:
 
     def emit(self, plan: Plan, options: EmitOptions) -> dict[str, str]:
         refusals = Refusals(self.name)
-        flavour = options.flavour or "pod"
-        if flavour not in FLAVOURS:
-            refusals.unsupported(f"unknown Prefect flavour '{flavour}'", hint=f"choose one of {', '.join(FLAVOURS)}")
-            refusals.check()
-        if plan.deploy.volume.mode == "template":
-            refusals.unsupported(
-                "volume.mode 'template' is Argo-only", hint="use an existing claim (volume.mode: existing) for Prefect"
-            )
+        flavour = refusals.flavour(options.flavour, FLAVOURS, "Prefect")
+        refusals.existing_claim_only(plan, "Prefect")
         builder = _FlowBuilder(plan, flavour, refusals)
         flow_file = f"{plan.name.replace('-', '_')}_flow.py"
         files = {
