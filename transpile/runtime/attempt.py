@@ -65,7 +65,8 @@ class Running:
             self.chunks.append(chunk)
 
     def has_message(self) -> bool:
-        return self.eof and bool(self.chunks)
+        """Whether the whole report has come (it ends with a newline, which JSON text never holds)."""
+        return bool(self.chunks) and self.chunks[-1].endswith(b"\n")
 
     def kill(self, why: str, sig: int = signal.SIGKILL) -> None:
         self.ended = self.ended or why
@@ -136,11 +137,12 @@ def _warm_up() -> None:
     sys.path_importer_cache.get(sys.path[0] if sys.path else "")
 
 
-def _child(build: Builder, fds: tuple[int, int], workdir: Path, inherited: list[int]) -> None:
+def child_main(build: Builder, fds: tuple[int, int], workdir: Path, inherited: list[int]) -> None:
     """The forked child: wait for its assignment, run it, report, never return."""
     code = 0
     write_fd, assign_fd = fds
     try:
+        gc.enable()  # the run's zygote works with it off
         for fd in inherited:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -163,13 +165,12 @@ def _child(build: Builder, fds: tuple[int, int], workdir: Path, inherited: list[
             data = json.dumps(message, ensure_ascii=False, allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
             data = json.dumps({"error": f"the step's record is not JSON: {exc}"}).encode()
+        data += b"\n"
         view = memoryview(data)
         while view:
             written = os.write(write_fd, view)
             view = view[written:]
         os.close(write_fd)
-        os.chdir(workdir.parent)
-        remove_workdir(workdir)
     except BaseException:  # noqa: BLE001 - a child must never return into the supervisor's code
         code = 70
         with contextlib.suppress(Exception):
@@ -195,7 +196,7 @@ def fork(build: Builder, workdir: Path, inherited: list[int] = (), die_with_pare
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _child(build, (write_fd, assign_read), workdir, [read_fd, assign_write, *inherited])
+        child_main(build, (write_fd, assign_read), workdir, [read_fd, assign_write, *inherited])
     os.close(write_fd)
     os.close(assign_read)
     with contextlib.suppress(OSError):

@@ -28,6 +28,12 @@ class Loaded:
     plan: Plan
     index: Index
     steps: dict[str, tuple[str, ...]]  # node or step id -> step path
+    text: str | None = None  # the plan's JSON, when it was read or written
+
+    def plan_json(self) -> str:
+        if self.text is None:
+            self.text = to_json(self.plan)
+        return self.text
 
     @property
     def hash(self) -> str:
@@ -46,14 +52,15 @@ def cache_path(store: Path, file_bytes: bytes) -> Path:
     return store / "cache" / "pipelines" / f"{hashlib.sha256(salt + file_bytes).hexdigest()}.json"
 
 
-def from_plan(plan: Plan) -> Loaded:
+def from_plan(plan: Plan, text: str | None = None) -> Loaded:
     index = Index.build(plan)
-    return Loaded(plan, index, {located.step.id: path for path, located in index.steps.items()})
+    return Loaded(plan, index, {located.step.id: path for path, located in index.steps.items()}, text)
 
 
-def _read_cached(cache: Path) -> Plan | None:
+def _read_cached(cache: Path) -> Loaded | None:
     try:
-        return from_json(cache.read_text(encoding="utf-8"))
+        text = cache.read_text(encoding="utf-8")
+        return from_plan(from_json(text), text)
     except (OSError, ValueError, PlanVersionError, TypeError, KeyError):
         return None  # unreadable or another plan version: compile again
 
@@ -68,15 +75,17 @@ def load_pipeline(reference: str, store: Path | None) -> Loaded:
         except OSError:
             cache = None
         if cache is not None and cache.is_file():
-            plan = _read_cached(cache)
-            if plan is not None:
-                return from_plan(plan)
+            loaded = _read_cached(cache)
+            if loaded is not None:
+                return loaded
     from transpile.compiler import compile_pipeline
     from transpile.plan.lower import lower
 
     plan = lower(compile_pipeline(reference))
+    text = None
     if cache is not None:
+        text = to_json(plan)
         # A read-only or full store only costs the next node a recompile.
         with contextlib.suppress(OSError):
-            write_once(cache, to_json(plan))
-    return from_plan(plan)
+            write_once(cache, text)
+    return from_plan(plan, text)

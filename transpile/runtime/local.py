@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import os
 import signal
 import sys
 import threading
@@ -27,8 +28,8 @@ from transpile.ir.names import node_id, step_key
 from transpile.runtime import attempt as attempts
 from transpile.runtime.lease import Lease
 from transpile.runtime.loader import Loaded
-from transpile.runtime.node import NodeOutcome, NodeRequest, context_builder, prepare
-from transpile.runtime.pool import Pool
+from transpile.runtime.node import NodeOutcome, NodeRequest, prepare
+from transpile.runtime.pool import Pool, start_zygote
 from transpile.runtime.store import RunStore, now
 from transpile.runtime.summary import StepStats, write_summary
 from transpile.runtime.values import ValueReader
@@ -100,7 +101,6 @@ class LocalRunner:
         self.ready: list[_Job] = []
         self.retry_heap: list[tuple[float, int, _Job]] = []
         self.active: dict[int, _Active] = {}  # assigned attempts, by pid, until their message is recorded
-        self.exiting: dict[int, attempts.Running] = {}  # recorded attempts whose process is ending
         self.pool: Pool | None = None
         self.failed = False
         self.failures: list[str] = []
@@ -241,16 +241,12 @@ class LocalRunner:
 
     def on_event(self, running: attempts.Running, what: str) -> None:
         """A child's report is complete (record it now), or the child has exited (record it if not yet)."""
-        if what == "exit":
-            self.exiting.pop(running.pid, None)
         if running.pid in self.active and (what == "exit" or running.has_message()):
             self.complete(running.pid)
 
     def complete(self, pid: int) -> None:
         active = self.active.pop(pid)
         running = active.running
-        if not running.reaped:
-            self.exiting[pid] = running
         outcome = active.execution.complete(running)
         self.on_outcome(active.job, outcome, time.monotonic() - running.started)
 
@@ -295,7 +291,6 @@ class LocalRunner:
                 raise Stopped("another runner took over this run's lease")
             self.progress()
             assert self.pool is not None
-            self.pool.want(self.parallelism)  # spares ready for every slot: a take never waits for a fork
             waits = [a.running.deadline for a in self.active.values() if a.running.deadline]
             waits += [t for t, _, _ in self.retry_heap[:1]]
             timeout = max(0.0, min(waits) - moment) if waits else 0.5
@@ -316,6 +311,7 @@ class LocalRunner:
         and stop the zygote (which kills and reaps whatever is left)."""
         if self.pool is None:
             return
+        self.pool.stopping = True
         for active in self.active.values():
             active.running.kill("interrupted", signal.SIGTERM)
         for grace, sig in ((3.0, signal.SIGKILL), (10.0, None)):
@@ -335,7 +331,9 @@ class LocalRunner:
         started = time.monotonic()
         status, code = "failed", 1
         self.runstore.write_status({"status": "running", "started": now(), "runner": self.lease.holder})
-        self.pool = Pool(context_builder(self.loaded, self.runstore, self.values), self.run_id)
+        import_paths = [os.getcwd(), os.path.dirname(os.path.abspath(self.pipeline_ref))]
+        plan_text, spares = self.loaded.plan_json(), 2 * self.parallelism
+        self.pool = Pool(*start_zygote(plan_text, self.runstore.root, self.run_id, self.values, import_paths, spares))
         with _stop_signals(self):
             try:
                 self.start_block((), self.pipeline.steps, (), self.main_done)

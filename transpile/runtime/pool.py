@@ -1,114 +1,81 @@
-"""The attempt processes of `transpile run`: a zygote forks them ahead of need, the runner watches them.
+"""The attempt processes of `transpile run`, as the runner sees them: spares to hand attempts to, and the
+events of the attempts it watches.
 
-The zygote is forked from the runner once the plan is loaded. It does nothing but fork a spare child
-when asked (see attempt.py: the spare waits for its assignment), hand the runner the spare's two pipe
-ends over a Unix socket, and report each child's exit status after killing what is left of its process
-group. The scheduler itself never forks, so its own busy memory is never shared copy-on-write with a
-child (each fork would otherwise make the scheduler fault on every page it writes afterwards), and the
-fork happens in another process while the previous attempt runs.
+The processes come from the run's zygote (zygote.py), a fresh interpreter started once per run. The
+zygote's messages (a spare is ready, a child has exited) wait in the socket until the runner needs them:
+it reads them without waiting at every turn of its loop, and listens for them only while it waits for a
+spare, for the exit of a child that closed its pipe without a report, or for its attempts to stop. So a
+node costs the runner two wake-ups (its child's report, and the next assignment it writes), not four.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import selectors
-import signal
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
+import transpile
 from transpile.runtime import attempt as attempts
 from transpile.runtime import procs
-from transpile.runtime.workspace import new_workdir, remove_workdir
+from transpile.runtime.zygote import BOOT
 
 _MESSAGE = 4096
 
 
-def _zygote(sock: socket.socket, build: attempts.Builder, run_id: str) -> None:
-    """The zygote's loop: fork a spare per request, report exits; never returns."""
-    code = 0
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping is the runner's to handle: the zygote
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ends when the runner closes its socket or dies
-        procs.die_with_parent()
-        selector = selectors.DefaultSelector()
-        selector.register(sock, selectors.EVENT_READ)
-        children: dict[int, int] = {}  # pidfd -> pid
-        workdirs: dict[int, Path] = {}  # pid -> its working directory, removed here once it has exited
-        while True:
-            for key, _ in selector.select():
-                if key.fileobj is sock:
-                    if not sock.recv(16):
-                        raise SystemExit
-                    inherited = [sock.fileno(), selector.fileno(), *children]
-                    spare = attempts.fork(build, new_workdir(run_id), inherited, die_with_parent=True)
-                    header = json.dumps(["spare", spare.pid, spare.pid_start, str(spare.workdir)]).encode()
-                    assert spare.assign_fd is not None
-                    socket.send_fds(sock, [header], [spare.read_fd, spare.assign_fd])
-                    os.close(spare.read_fd)
-                    os.close(spare.assign_fd)
-                    pidfd = spare.pidfd if spare.pidfd is not None else os.pidfd_open(spare.pid)
-                    children[pidfd] = spare.pid
-                    workdirs[spare.pid] = spare.workdir
-                    selector.register(pidfd, selectors.EVENT_READ)
-                else:
-                    pidfd = key.fd
-                    pid = children.pop(pidfd)
-                    selector.unregister(pidfd)
-                    os.close(pidfd)
-                    procs.kill_group(pid)  # before reaping: the zombie keeps the group id reserved
-                    _, status = os.waitpid(pid, 0)
-                    sock.send(json.dumps(["exit", pid, status]).encode())
-                    remove_workdir(workdirs.pop(pid))  # off the runner's path
-    except SystemExit:
-        pass
-    except BaseException:  # noqa: BLE001 - never return into the runner's code
-        code = 70
-    finally:
-        for pid in list(locals().get("children", {}).values()):
-            procs.kill_group(pid)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-        for workdir in locals().get("workdirs", {}).values():
-            remove_workdir(workdir)
-        os._exit(code)
+def start_zygote(
+    plan_text: str, store: Path, run_id: str, values: dict[str, Any], import_paths: list[str], spares: int
+) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    """Start the run's zygote and send it what it needs; (its process, the runner's end of its socket)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    root = str(Path(transpile.__file__).resolve().parent.parent)
+    process = subprocess.Popen(
+        [sys.executable, "-c", BOOT, root, str(theirs.fileno())], stdin=subprocess.PIPE, pass_fds=[theirs.fileno()]
+    )
+    theirs.close()
+    header = {
+        "parent": os.getpid(),
+        "cwd": os.getcwd(),
+        "store": str(store),
+        "run_id": run_id,
+        "values": values,
+        "sys_path": [entry or os.getcwd() for entry in sys.path],
+        "import_paths": import_paths,
+        "spares": spares,
+    }
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it died at once: the socket's end says so
+        process.stdin.write(json.dumps(header).encode() + b"\n" + plan_text.encode("utf-8"))
+        process.stdin.close()
+    return process, ours
 
 
 class Pool:
-    """The runner's side: spares to hand attempts to, and the events of the attempts it watches."""
+    """The runner's side of the zygote: spares, and the children handed an attempt."""
 
-    def __init__(self, build: attempts.Builder, run_id: str):
-        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        procs.prepare_parent_death()
-        gc.freeze()
-        pid = os.fork()
-        if pid == 0:
-            self.sock.close()
-            _zygote(theirs, build, run_id)
-        theirs.close()
+    def __init__(self, zygote: subprocess.Popen[bytes], sock: socket.socket):
+        self.zygote = zygote
+        self.sock = sock
         self.sock.setblocking(False)
-        self.zygote = pid
         self.spares: list[attempts.Running] = []
-        self.requested = 0
-        self.watched: dict[int, attempts.Running] = {}  # pid -> a child handed an attempt
-        self.backlog: list[tuple[attempts.Running, str]] = []
+        self.watched: dict[int, attempts.Running] = {}  # pid -> a child handed an attempt, until it exits
+        self.exited: list[attempts.Running] = []  # exits read from the socket, not yet reported
         self.selector = selectors.DefaultSelector()
-        self.selector.register(self.sock, selectors.EVENT_READ, None)
-
-    def want(self, count: int) -> None:
-        """Ask for spares until `count` are ready or on their way."""
-        while len(self.spares) + self.requested < count:
-            self.sock.send(b"f")
-            self.requested += 1
+        self.listening = False  # whether the selector watches the zygote's socket
+        self.stopping = False
 
     def take(self) -> attempts.Running:
-        """A spare child (waiting for one if none is ready)."""
-        self.want(1)
+        """A spare child (waiting for the zygote if none is ready)."""
+        self._drain()
         while not self.spares:
-            self.backlog += list(self._select(1.0))
+            self._listen(True)
+            self.selector.select(1.0)  # children's reports stay readable: `events` picks them up
+            self._drain()
         return self.spares.pop(0)
 
     def give_back(self, spare: attempts.Running) -> None:
@@ -120,38 +87,53 @@ class Pool:
 
     def events(self, timeout: float) -> list[tuple[attempts.Running, str]]:
         """(child, "message") when a child's report is complete, (child, "exit") when it has exited."""
-        found, self.backlog = self.backlog, []
-        return found + list(self._select(0.0 if found else timeout))
-
-    def _select(self, timeout: float) -> Iterator[tuple[attempts.Running, str]]:
-        for key, _ in self.selector.select(timeout):
+        self._drain()
+        found = self._reported()
+        self._listen(self.stopping or any(r.eof and not r.has_message() for r in self.watched.values()))
+        for key, _ in self.selector.select(0.0 if found else timeout):
             running = key.data
-            if running is not None:
-                if running.reaped:  # its exit, earlier in this batch, already closed the pipe
-                    continue
-                running.read_some()
-                if running.eof:
-                    self.selector.unregister(running.read_fd)
-                    yield running, "message"
+            if running is None or running.reaped:  # the socket; or an exit read earlier closed the pipe
                 continue
-            while True:
-                try:
-                    data, fds, _flags, _addr = socket.recv_fds(self.sock, _MESSAGE, 2)
-                except BlockingIOError:
-                    break
-                if not data:
-                    raise RuntimeError("the runner's zygote process died")
-                message = json.loads(data)
-                if message[0] == "spare":
-                    _, pid, started, workdir = message
-                    os.set_blocking(fds[0], False)
-                    self.spares.append(attempts.Running(pid, fds[0], fds[1], None, Path(workdir), started))
-                    self.requested -= 1
+            running.read_some()
+            if running.has_message() or running.eof:  # complete: its pipe's closing need not wake the runner
+                self.selector.unregister(running.read_fd)
+                found.append((running, "message"))
+        self._drain()
+        return found + self._reported()
+
+    def _reported(self) -> list[tuple[attempts.Running, str]]:
+        found = [(running, "exit") for running in self.exited]
+        self.exited = []
+        return found
+
+    def _listen(self, wanted: bool) -> None:
+        if wanted != self.listening:
+            if wanted:
+                self.selector.register(self.sock, selectors.EVENT_READ, None)
+            else:
+                self.selector.unregister(self.sock)
+            self.listening = wanted
+
+    def _drain(self) -> None:
+        """Read every message the zygote has sent so far, without waiting."""
+        while True:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(self.sock, _MESSAGE, 2)
+            except BlockingIOError:
+                return
+            if not data:
+                raise RuntimeError("the runner's zygote process died (its error, if any, is printed above)")
+            for line in data.decode().splitlines():
+                what, pid, rest = line.split(" ", 2)
+                if what == "exit":
+                    running = self.watched.pop(int(pid), None)
+                    if running is not None:
+                        self.ended(running, int(rest))
+                        self.exited.append(running)
                     continue
-                running = self.watched.pop(message[1], None)
-                if running is not None:
-                    self.ended(running, message[2])
-                    yield running, "exit"
+                os.set_blocking(fds[0], False)
+                started = procs.start_time(int(pid))
+                self.spares.append(attempts.Running(int(pid), fds[0], fds[1], None, Path(rest), started))
 
     def ended(self, running: attempts.Running, status: int) -> None:
         """The zygote reaped the child (and removes its working directory): close the runner's ends."""
@@ -173,5 +155,4 @@ class Pool:
         self.spares = []
         self.selector.close()
         self.sock.close()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.zygote, 0)
+        self.zygote.wait()

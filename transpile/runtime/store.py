@@ -33,7 +33,6 @@ import json
 import os
 import re
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,15 +46,6 @@ HOST = socket.gethostname() or "localhost"
 _TEMP = re.compile(r"^\.(?P<name>.*)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = [_read_umask()]
-
-
 def apply_umask(text: str | None) -> None:
     """Set the process umask from an octal text (`TRANSPILE_UMASK`); None leaves it."""
     if not text:
@@ -65,7 +55,6 @@ def apply_umask(text: str | None) -> None:
     except ValueError:
         raise ValueError(f"TRANSPILE_UMASK must be octal like 002 or 022, got {text!r}") from None
     os.umask(mask & 0o777)
-    _UMASK[0] = mask & 0o777
 
 
 def temp_prefix(name: str) -> str:
@@ -80,14 +69,18 @@ def orphaned_temp(name: str, alive: Callable[[int], bool]) -> bool:
 
 
 def make_temp(directory: Path, name: str) -> tuple[int, str]:
-    """A new temporary file beside `name` in `directory` (created if missing), readable per the umask."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(name), suffix=".tmp", dir=directory)
-    except FileNotFoundError:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(name), suffix=".tmp", dir=directory)
-    os.fchmod(fd, 0o666 & ~_UMASK[0])
-    return fd, tmp
+    """A new temporary file beside `name` in `directory` (created if missing), mode 0666 minus the umask."""
+    prefix = f"{directory}/{temp_prefix(name)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = f"{prefix}{os.urandom(6).hex()}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            directory.mkdir(parents=True, exist_ok=True)
+            return os.open(tmp, flags, 0o666), tmp
 
 
 def dumps(value: Any) -> str:
