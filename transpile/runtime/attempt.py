@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import inspect
 import json
 import os
 import select
@@ -128,15 +127,6 @@ def _read_assignment(fd: int) -> dict[str, Any] | None:
     return json.loads(data)
 
 
-def _warm_up() -> None:
-    """While waiting for its assignment, a spare touches what every attempt touches, so the copy-on-write
-    faults of the memory it shares with its parent are paid here, off the attempt's critical path."""
-    json.loads(json.dumps({"warm": [1, 2.5, None, "x"]}, ensure_ascii=False))
-    dict(os.environ)
-    inspect.signature(_warm_up)
-    sys.path_importer_cache.get(sys.path[0] if sys.path else "")
-
-
 def child_main(build: Builder, fds: tuple[int, int], workdir: Path, inherited: list[int]) -> None:
     """The forked child: wait for its assignment, run it, report, never return."""
     code = 0
@@ -151,7 +141,6 @@ def child_main(build: Builder, fds: tuple[int, int], workdir: Path, inherited: l
         procs.die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _warm_up()
         assignment = _read_assignment(assign_fd)
         if assignment is None:
             os._exit(0)  # not needed after all
@@ -171,6 +160,7 @@ def child_main(build: Builder, fds: tuple[int, int], workdir: Path, inherited: l
             written = os.write(write_fd, view)
             view = view[written:]
         os.close(write_fd)
+        os.nice(19)  # what is left, the process's teardown, gives way to the attempts still running
     except BaseException:  # noqa: BLE001 - a child must never return into the supervisor's code
         code = 70
         with contextlib.suppress(Exception):

@@ -85,7 +85,7 @@ def make_temp(directory: Path, name: str) -> tuple[int, str]:
 
 def dumps(value: Any) -> str:
     """Canonical JSON for the store (UTF-8, no NaN)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=1, sort_keys=False)
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def _temp_file(path: Path, text: str, durable: bool = True) -> str:
