@@ -342,9 +342,9 @@ def test_timeouts_and_open_secrets_fail_clearly(project, slurm):
     assert len(slow.attempts("pick/slow/slow")) == 2 and slow.result("pick/slow/slow") is None
     failures = json.loads((slow.run_dir / "status.json").read_text())["failures"]
     assert failures and failures[0].startswith("pick/slow/slow:"), failures
-    assert (
-        "attempt 2 timed out after 2s" in next((slow.run_dir / "slurm" / "logs").glob("t.pick.slow.slow-*")).read_text()
-    )
+    tries = slow.attempts("pick/slow/slow")
+    assert [(t["status"], t.get("timed_out"), t["error"]) for t in tries] == [("failed", True, "timed out after 2s")] * 2
+    assert "timed out after 2s" in next((slow.run_dir / "slurm" / "logs").glob("t.pick.slow.slow-*")).read_text()
     log = next((opened.run_dir / "slurm" / "logs").glob("t.pick.open.open-*")).read_text()
     assert "readable by others (chmod 600 it)" in log and opened.attempts("pick/open/open") == []
 
