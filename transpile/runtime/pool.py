@@ -34,9 +34,9 @@ def start_zygote(
     """Start the run's zygote and send it what it needs; (its process, the runner's end of its socket)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     root = str(Path(transpile.__file__).resolve().parent.parent)
-    process = subprocess.Popen(
-        [sys.executable, "-c", BOOT, root, str(theirs.fileno())], stdin=subprocess.PIPE, pass_fds=[theirs.fileno()]
-    )
+    flags = subprocess._args_from_interpreter_flags()  # the runner's -X, -W, -O..., as multiprocessing does
+    argv = [sys.executable, *flags, "-c", BOOT, root, str(theirs.fileno())]
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, pass_fds=[theirs.fileno()])
     theirs.close()
     header = {
         "parent": os.getpid(),
