@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from typing import Any
 _ATTEMPT = re.compile(r"^attempt\.(\d+)$")
 ITEMS = "items.d"
 RESULT = "result.json"
-HOST = socket.gethostname() or "localhost"
+HOST = os.uname().nodename or "localhost"  # what socket.gethostname() says, without importing socket
 _TEMP = re.compile(r"^\.(?P<name>.*)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
