@@ -343,7 +343,8 @@ def test_timeouts_and_open_secrets_fail_clearly(project, slurm):
     failures = json.loads((slow.run_dir / "status.json").read_text())["failures"]
     assert failures and failures[0].startswith("pick/slow/slow:"), failures
     tries = slow.attempts("pick/slow/slow")
-    assert [(t["status"], t.get("timed_out"), t["error"]) for t in tries] == [("failed", True, "timed out after 2s")] * 2
+    timed_out = ("failed", True, "timed out after 2s")
+    assert [(t["status"], t.get("timed_out"), t["error"]) for t in tries] == [timed_out] * 2
     assert "timed out after 2s" in next((slow.run_dir / "slurm" / "logs").glob("t.pick.slow.slow-*")).read_text()
     log = next((opened.run_dir / "slurm" / "logs").glob("t.pick.open.open-*")).read_text()
     assert "readable by others (chmod 600 it)" in log and opened.attempts("pick/open/open") == []
