@@ -22,6 +22,8 @@ from tests.conftest import run_cli
 from tests.support.fake_apiserver import ANNOTATIONS_LIMIT, FakeApiServer
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
 @pytest.fixture(scope="module")
 def kubectl() -> str:
     found = shutil.which("kubectl")

@@ -105,4 +105,3 @@ class Refusals:
     def check(self) -> None:
         if self.found:
             raise Unsupported(list(self.found))
-
