@@ -1,7 +1,7 @@
 """Supervise one task attempt: fork its body into a fresh process, watch it, and read what it reports.
 
-The supervisor (the `execute-node` process, or `transpile run`'s scheduler, which has already imported
-the runtime and loaded the plan, so a fork is a warm zygote) forks a child per attempt. The child leads
+The supervisor (the `execute-node` process, which has already imported the runtime and loaded the plan;
+for `transpile run`, the run's zygote, see zygote.py) forks a child per attempt. The child leads
 its own process group, dies with its supervisor, works in a fresh temporary directory and reports one
 JSON message on a pipe. Whatever ends the child without a message (`os._exit`, a signal, a crash) is a
 failed attempt the supervisor records; a timeout or an interruption kills the whole process group.
@@ -49,7 +49,6 @@ class Running:
     ended: str | None = None  # "timeout" or "interrupted" when the supervisor killed it
     status: int | None = None
     reaped: bool = False
-    completed: bool = False
 
     def read_some(self) -> None:
         """Read what the pipe has (non-blocking)."""
@@ -127,7 +126,7 @@ def _read_assignment(fd: int) -> dict[str, Any] | None:
     return json.loads(data)
 
 
-def child_main(build: Builder, fds: tuple[int, int], workdir: Path, inherited: list[int]) -> None:
+def child_main(build: Builder, fds: tuple[int, int], workdir: str | Path, inherited: list[int]) -> None:
     """The forked child: wait for its assignment, run it, report, never return."""
     code = 0
     write_fd, assign_fd = fds
@@ -174,11 +173,8 @@ def child_main(build: Builder, fds: tuple[int, int], workdir: Path, inherited: l
         os._exit(code)
 
 
-def fork(build: Builder, workdir: Path, inherited: list[int] = (), die_with_parent: bool = False) -> Running:
-    """Fork a child that waits for its assignment (`assign`); `inherited` are fds it must close. With
-    `die_with_parent` (the local runner's children) it is killed if its parent dies (Linux)."""
-    if die_with_parent:
-        procs.prepare_parent_death()
+def fork(build: Builder, workdir: Path) -> Running:
+    """Fork a child that waits for its assignment (`assign`)."""
     gc.freeze()  # the child's garbage collector then leaves the parent's objects (and their pages) alone
     read_fd, write_fd = os.pipe()
     assign_read, assign_write = os.pipe()
@@ -186,7 +182,7 @@ def fork(build: Builder, workdir: Path, inherited: list[int] = (), die_with_pare
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        child_main(build, (write_fd, assign_read), workdir, [read_fd, assign_write, *inherited])
+        child_main(build, (write_fd, assign_read), workdir, [read_fd, assign_write])
     os.close(write_fd)
     os.close(assign_read)
     with contextlib.suppress(OSError):
@@ -211,14 +207,6 @@ def assign(running: Running, assignment: dict[str, Any], timeout: float | None) 
     running.started = time.monotonic()
     running.timeout = timeout
     running.deadline = running.started + timeout if timeout else None
-
-
-def dismiss(running: Running) -> None:
-    """A spare child that will not be needed: it exits on the closed pipe; collect it."""
-    if running.assign_fd is not None:
-        os.close(running.assign_fd)
-        running.assign_fd = None
-    running.reap()
 
 
 def exited(running: Running) -> bool:

@@ -1,12 +1,13 @@
 """`transpile run`: run a whole pipeline on this machine, each node instance as a pod would run it.
 
-The runner loads the plan once and is the warm parent (zygote) of every attempt: a task's body is forked
-from it into a fresh process with its own process group, working directory and environment (see
-attempt.py), so nothing carries from one node to the next, while costing a fork instead of a new
-interpreter. Map fan-outs and switch routing run inline. The scheduler expands maps and switches as
-their control nodes report, retries with the declared backoff, kills an attempt's process group at its
-timeout, stops scheduling after a failure (as Argo's DAGs do) and then runs `on_failure`. Ctrl-C or
-SIGTERM stops the attempts, records them `interrupted` and ends the run `interrupted`, resumable.
+The runner loads the plan once and starts the run's zygote (zygote.py), a fresh interpreter holding only
+the runtime and the plan: each task attempt is forked from it into a process with its own process group,
+working directory and environment (see attempt.py), so nothing carries from one node to the next, while
+costing a fork instead of a new interpreter. Map fan-outs and switch routing run inline. The scheduler
+expands maps and switches as their control nodes report, retries with the declared backoff, kills an
+attempt's process group at its timeout, stops scheduling after a failure (as Argo's DAGs do) and then
+runs `on_failure`. Ctrl-C or SIGTERM stops the attempts, records them `interrupted` and ends the run
+`interrupted`, resumable.
 """
 
 from __future__ import annotations

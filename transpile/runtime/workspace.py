@@ -38,12 +38,18 @@ def temp_base() -> Path:
     return Path(os.environ.get("TMPDIR") or "/tmp")
 
 
-def new_workdir(run_id: str) -> Path:
-    """A fresh, empty working directory for one attempt, in $TMPDIR (default /tmp), named after the run
-    and the creating process (so a resume can prove it orphaned); the caller removes it."""
-    base = temp_base()
+def workdir_stem(run_id: str) -> str:
+    """Where this process's working directories for a run go: $TMPDIR (default /tmp), named after the run
+    and the creating process (so a resume can prove them orphaned)."""
+    return f"{temp_base()}/{workdir_prefix(run_id)}{os.getpid()}-"
+
+
+def make_workdir(stem: str) -> str:
+    """A fresh, empty working directory for one attempt, named `stem` + a random suffix; the caller
+    removes it. Plain strings: the run's zygote calls this once per fork, where every page it touches
+    is copied."""
     while True:
-        path = base / f"{workdir_prefix(run_id)}{os.getpid()}-{os.urandom(4).hex()}"
+        path = stem + os.urandom(4).hex()
         try:
             os.mkdir(path, 0o700)
             return path
@@ -51,7 +57,11 @@ def new_workdir(run_id: str) -> Path:
             continue
 
 
-def remove_workdir(path: Path | None) -> None:
+def new_workdir(run_id: str) -> Path:
+    return Path(make_workdir(workdir_stem(run_id)))
+
+
+def remove_workdir(path: str | Path | None) -> None:
     if path is None:
         return
     try:

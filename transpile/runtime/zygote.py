@@ -25,6 +25,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from transpile.runtime import procs
+from transpile.runtime.attempt import child_main
+from transpile.runtime.workspace import make_workdir, remove_workdir, workdir_stem
+
 # Run by `python -c`: the runner passes the directory holding the `transpile` package, then the socket fd.
 BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from transpile.runtime.zygote import main; main()"
 
@@ -55,45 +59,27 @@ def _prepare_imports(header: dict[str, Any]) -> None:
 
 class _Zygote:
     """The fork loop. Every page it writes after a fork is copied for it (the spares share its memory), so
-    the loop stays small: plain epoll, preformatted names, no garbage collector, no objects kept per child
-    beyond two dict entries."""
+    the loop stays small: plain epoll, preformatted messages, no garbage collector, no objects kept per
+    child beyond two dict entries."""
 
     def __init__(self, sock: socket.socket, build: Any, run_id: str, spares: int):
-        from transpile.runtime import procs
-        from transpile.runtime.attempt import child_main
-        from transpile.runtime.workspace import temp_base, workdir_prefix
-
-        self.child_main, self.kill_group = child_main, procs.kill_group
-        self.sock, self.build = sock, build
+        self.sock, self.build, self.workdir_stem = sock, build, workdir_stem(run_id)
         self.epoll = select.epoll()
         self.epoll.register(sock.fileno(), select.EPOLLIN)
         self.children: dict[int, int] = {}  # pidfd -> pid
         self.workdirs: dict[int, str] = {}  # pid -> its working directory, removed once it has exited
-        self.workdir_stem = f"{temp_base()}/{workdir_prefix(run_id)}{os.getpid()}-"
-        self.made = 0
-        procs.prepare_parent_death()
         for _ in range(spares):
             self.fork_spare(b"")
 
-    def new_workdir(self) -> str:
-        while True:
-            self.made += 1
-            path = f"{self.workdir_stem}{self.made}"
-            try:
-                os.mkdir(path, 0o700)
-                return path
-            except FileExistsError:  # left by an earlier zygote that had this pid
-                continue
-
     def fork_spare(self, report: bytes) -> None:
         """Fork a spare and send it to the runner, after `report` (an exit) in the same message."""
-        workdir = self.new_workdir()
+        workdir = make_workdir(self.workdir_stem)
         read_fd, write_fd = os.pipe()
         assign_read, assign_write = os.pipe()
         inherited = [read_fd, assign_write, self.sock.fileno(), self.epoll.fileno(), *self.children]
         pid = os.fork()
         if pid == 0:
-            self.child_main(self.build, (write_fd, assign_read), Path(workdir), inherited)
+            child_main(self.build, (write_fd, assign_read), workdir, inherited)
         os.close(write_fd)
         os.close(assign_read)
         with contextlib.suppress(OSError):
@@ -115,9 +101,9 @@ class _Zygote:
         pid = self.children.pop(pidfd)
         self.epoll.unregister(pidfd)
         os.close(pidfd)
-        self.kill_group(pid)  # before reaping: the zombie keeps the group id reserved
+        procs.kill_group(pid)  # before reaping: the zombie keeps the group id reserved
         _, status = os.waitpid(pid, 0)
-        _remove(self.workdirs.pop(pid))
+        remove_workdir(self.workdirs.pop(pid))
         return b"exit %d %d\n" % (pid, status)
 
     def serve(self) -> None:
@@ -133,20 +119,11 @@ class _Zygote:
 
     def close(self) -> None:
         for pid in self.children.values():
-            self.kill_group(pid)
+            procs.kill_group(pid)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
         for workdir in self.workdirs.values():
-            _remove(workdir)
-
-
-def _remove(workdir: str) -> None:
-    try:
-        os.rmdir(workdir)  # the usual case: the step left nothing behind
-    except OSError:
-        from transpile.runtime.workspace import remove_workdir
-
-        remove_workdir(Path(workdir))
+            remove_workdir(workdir)
 
 
 def main() -> None:
@@ -162,8 +139,6 @@ def main() -> None:
         null = os.open(os.devnull, os.O_RDONLY)  # as in a pod, a step has no terminal to read
         os.dup2(null, 0)
         os.close(null)
-        from transpile.runtime import procs
-
         procs.prepare_parent_death()
         procs.die_with_parent()
         if os.getppid() != header["parent"]:
