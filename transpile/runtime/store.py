@@ -253,7 +253,9 @@ def list_runs(root: Path) -> list[str]:
 
 
 def now() -> float:
-    return round(time.time(), 3)
+    """Seconds since the epoch, to the microsecond: `runs show` orders siblings by when they started, and
+    the runner starts two nodes within the same millisecond."""
+    return round(time.time(), 6)
 
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:+=-]{0,199}$")
