@@ -22,7 +22,7 @@ from tests.conftest import REPO, SAMPLES, run_cli
 from tests.support import injection
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
-from tests.support.venvs import checkout_env, engine_venv
+from tests.support.venvs import engine_env, engine_venv
 from transpile.backends.pysource import jinja_inert
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
@@ -72,7 +72,6 @@ def airflow_env(home: Path, airflow_bin: Path, dags: Path) -> dict[str, str]:
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
         PATH=f"{airflow_bin}{os.pathsep}{env.get('PATH', '')}",
-        **checkout_env(),
     )
     return env
 

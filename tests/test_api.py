@@ -325,8 +325,9 @@ def test_ctrl_c_ends_the_run_interrupted(project):
         [sys.executable, script], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 60
-    while not list((project / "store").glob("runs/*/nodes/nap/attempt-1")) and time.monotonic() < deadline:
+    while not list((project / "store").glob("runs/*/nodes/nap/attempt.1")) and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert time.monotonic() < deadline, "the step never started"
     process.send_signal(signal.SIGINT)  # only to the caller, as a notebook's interrupt does
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err

@@ -23,7 +23,7 @@ from tests.conftest import SAMPLES, run_cli
 from tests.support import injection
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
-from tests.support.venvs import checkout_env, engine_venv
+from tests.support.venvs import engine_env, engine_venv
 from tests.test_airflow import HOSTILE, assert_ruff_clean, hostile_pipeline
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
@@ -53,7 +53,7 @@ def prefect_api(tmp_path_factory, prefect_bin):
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))
         port = probe_socket.getsockname()[1]
-    env = {**os.environ, **QUIET, "PREFECT_HOME": str(home), **checkout_env()}
+    env = engine_env({**os.environ, **QUIET, "PREFECT_HOME": str(home)})
     log = open(home / "server.log", "w")  # noqa: SIM115 - lives as long as the server
     server = subprocess.Popen(
         [str(prefect_bin / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
@@ -104,7 +104,7 @@ def compile_flow(project: Path, pipeline: str, prefect_bin: Path, *extra: str) -
 
 
 def run_flow(flow_file: Path, prefect_bin: Path, api: dict, project: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api | checkout_env()
+    env = engine_env({k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api)
     return subprocess.run(
         [str(prefect_bin / "python"), str(flow_file)], cwd=project, env=env, capture_output=True, text=True, timeout=600
     )
@@ -217,7 +217,7 @@ def test_job_per_node_manifests_pass_kubernetes_validate(project, prefect_bin, p
     (tmp_path / "nodes.json").write_text(json.dumps(nodes))
     manifests = tmp_path / "manifests"
     manifests.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | prefect_api | checkout_env()
+    env = engine_env({k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | prefect_api)
     probe = subprocess.run(
         [
             str(prefect_bin / "python"),
@@ -274,7 +274,7 @@ def test_deployment_file_and_determinism(project):
 def run_with(flow_file: Path, function: str, parameters: dict, prefect_bin: Path, api: dict, project: Path):
     """Run the flow once with `parameters` as a deployment's flow run does (Prefect's own `run_flow`)."""
     (project / "parameters.json").write_text(json.dumps(parameters))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api | checkout_env()
+    env = engine_env({k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api)
     return subprocess.run(
         [str(prefect_bin / "python"), str(PROBE), "run", str(flow_file), function, str(project / "parameters.json")],
         cwd=project,
