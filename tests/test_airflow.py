@@ -22,7 +22,7 @@ from tests.conftest import REPO, SAMPLES, run_cli
 from tests.support import injection
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
-from tests.support.venvs import engine_env, engine_venv
+from tests.support.venvs import engine_venv
 from transpile.backends.pysource import jinja_inert
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
@@ -34,11 +34,10 @@ RUFF_RULES = ["--select", "E,F,W,I,B,UP", "--line-length", "120", "--target-vers
 
 def assert_ruff_clean(path: Path) -> None:
     """Generated code passes ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade for Python 3.10)."""
-    ruff = shutil.which("ruff")
-    if ruff is None:
-        pytest.skip("ruff is not installed")
     lint = subprocess.run(
-        [ruff, "check", "--no-cache", "--isolated", *RUFF_RULES, str(path)], capture_output=True, text=True
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", *RUFF_RULES, str(path)],
+        capture_output=True,
+        text=True,
     )
     assert lint.returncode == 0, lint.stdout
 

@@ -322,7 +322,14 @@ def test_ctrl_c_ends_the_run_interrupted(project):
     script = write(project / "interrupt.py", INTERRUPT)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, script], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, script],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as in a terminal or a notebook: pytest-xdist's workers ignore SIGINT, and a child would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not list((project / "store").glob("runs/*/nodes/nap/attempt.1")) and time.monotonic() < deadline:

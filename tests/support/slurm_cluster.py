@@ -53,7 +53,20 @@ def ensure_installed() -> None:
         raise SlurmUnavailable(f"installed {', '.join(PACKAGES)} but {', '.join(missing)} are still missing")
 
 
+def _free_ports(count: int) -> list[int]:
+    """Ports free on this host now, so that several test sessions (checkouts) can each run a cluster."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def _config(base: Path, host: str) -> str:
+    ctld_port, slurmd_port = _free_ports(2)
     return f"""ClusterName=transpile-test
 SlurmctldHost={host}
 SlurmUser=root
@@ -65,8 +78,8 @@ SlurmctldPidFile={base}/slurmctld.pid
 SlurmdPidFile={base}/slurmd.pid
 SlurmctldLogFile={base}/slurmctld.log
 SlurmdLogFile={base}/slurmd.log
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort={ctld_port}
+SlurmdPort={slurmd_port}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
