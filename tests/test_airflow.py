@@ -332,7 +332,7 @@ def test_pods_pass_kubernetes_validate(project, airflow_bin, airflow_home, tmp_p
     validate = shutil.which("kubernetes-validate") or str(Path(sys.executable).parent / "kubernetes-validate")
     result = subprocess.run([validate, "--strict", *map(str, files)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    pod = yaml.safe_load((pods / "extract.yaml").read_text())
+    pod = yaml.load((pods / "extract.yaml").read_text(), Loader=yaml.CSafeLoader)
     spec = pod["spec"]
     assert spec["volumes"][0]["persistentVolumeClaim"]["claimName"] == "etl-store"
     assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == "/mnt/transpile"

@@ -84,7 +84,10 @@ def test_sample_structure_matches_pipeline():
 
 
 def test_entrypoint_command_is_documented_and_fixed():
-    doc = yaml.safe_load(emit_text("name: a\ndefaults: {image: img}\nparameters: {x: 1}\nsteps: {s: {stub: true}}\n"))
+    doc = yaml.load(
+        emit_text("name: a\ndefaults: {image: img}\nparameters: {x: 1}\nsteps: {s: {stub: true}}\n"),
+        Loader=yaml.CSafeLoader,
+    )
     container = next(t for t in doc["spec"]["templates"] if "container" in t)["container"]
     assert container["command"] == ["transpile"]
     args = container["args"]
@@ -108,7 +111,7 @@ def test_thousand_steps_accepted(text):
 
 
 def test_chunked_chain_keeps_order():
-    doc = yaml.safe_load(emit_text(chain(450)))
+    doc = yaml.load(emit_text(chain(450)), Loader=yaml.CSafeLoader)
     templates = templates_of(doc)
     parts = templates["main"]["dag"]["tasks"]
     assert [p["name"] for p in parts] == ["part-1", "part-2", "part-3"]
@@ -120,7 +123,7 @@ def test_chunked_chain_keeps_order():
 
 
 def test_identical_branches_share_one_template():
-    doc = yaml.safe_load(emit_text(wide(300)))
+    doc = yaml.load(emit_text(wide(300)), Loader=yaml.CSafeLoader)
     assert len(doc["spec"]["templates"]) < 10
 
 

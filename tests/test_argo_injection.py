@@ -69,7 +69,7 @@ def compiled(tmp_path_factory) -> tuple[Path, list[dict], str]:
     (project / "deploy.yaml").write_text(f"volume: {{mount_path: {project / 'volume'}}}\n")
     result = run_cli("compile", "hostile.yaml", "-c", "deploy.yaml", cwd=project)
     assert result.returncode == 0, result.stderr
-    return project, [d for d in yaml.safe_load_all(result.stdout) if d], result.stdout
+    return project, [d for d in yaml.load_all(result.stdout, Loader=yaml.CSafeLoader) if d], result.stdout
 
 
 def replay(project: Path, documents: list[dict], run_id: str, submitted: dict[str, str] | None = None) -> ArgoRun:

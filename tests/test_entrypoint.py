@@ -197,7 +197,7 @@ def test_argo_commands_run_locally_match_transpile_run(project, pipeline):
     (project / "deploy.yaml").write_text(f"volume: {{mount_path: {volume}}}\n")
     compiled = run_cli("compile", pipeline, "-c", "deploy.yaml", cwd=project)
     assert compiled.returncode == 0, compiled.stderr
-    spec = yaml.safe_load(compiled.stdout)
+    spec = yaml.load(compiled.stdout, Loader=yaml.CSafeLoader)
     interpreter = ArgoRun([spec], project, "wf-1")  # Argo's real substitution passes (tests/support/argo_replay.py)
     succeeded = interpreter.run()
     assert interpreter.commands and all(argv[:2] == ["transpile", "execute-node"] for argv in interpreter.commands)

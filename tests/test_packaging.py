@@ -169,10 +169,12 @@ def test_the_pre_commit_hooks_run_installed(fresh_user, tmp_path):
     (the entry, then the README's args, in a project holding the sample)."""
     _, project, env = fresh_user
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    configs = [yaml.safe_load(b) for b in re.findall(r"^```yaml\n(- repo:.*?)^```", readme, re.S | re.M)]
+    configs = [
+        yaml.load(b, Loader=yaml.CSafeLoader) for b in re.findall(r"^```yaml\n(- repo:.*?)^```", readme, re.S | re.M)
+    ]
     local = next(c[0]["hooks"][0] for c in configs if c[0]["repo"] == "local")
     remote = next(c[0]["hooks"][0] for c in configs if c[0]["repo"] != "local")
-    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    (hook,) = yaml.load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     assert remote["id"] == hook["id"]
     pipelines = project / "pipelines"
     pipelines.mkdir(exist_ok=True)
@@ -211,7 +213,7 @@ def test_every_test_import_is_a_declared_dependency():
     declared |= {
         re.split(r"[<>=\[; ]", d)[0].lower().replace("-", "_") for d in project["optional-dependencies"]["test"]
     }
-    distribution = {"yaml": "pyyaml", "celpy": "cel_python"}
+    distribution = {"yaml": "pyyaml", "cel": "common_expression_language"}
     local = {"tests", "transpile", "benchmarks", "samples", "etl", "ml", "apisteps"}
     found = set()
     for path in [*(REPO / "tests").rglob("*.py"), *(REPO / "samples/tests").rglob("*.py")]:

@@ -66,7 +66,9 @@ def compare(project: Path, pipeline: str, workflow: str = "wf-1") -> dict[str, d
     (project / "deploy.yaml").write_text(f"volume: {{mount_path: {volume}}}\n")
     compiled = run_cli("compile", pipeline, "-c", "deploy.yaml", cwd=project)
     assert compiled.returncode == 0, compiled.stderr
-    interpreter = ArgoRun(list(yaml.safe_load_all(compiled.stdout)), project, workflow)  # Argo's real passes
+    interpreter = ArgoRun(
+        list(yaml.load_all(compiled.stdout, Loader=yaml.CSafeLoader)), project, workflow
+    )  # Argo's real passes
     argo_ok = interpreter.run()
     local = run_cli("run", pipeline, "--store", "local", "--run-id", workflow, "--parallelism", "2", cwd=project)
     assert local.returncode in (0, 1), local.stderr

@@ -241,7 +241,7 @@ def test_job_per_node_manifests_pass_kubernetes_validate(project, prefect_bin, p
     validate = shutil.which("kubernetes-validate") or str(Path(sys.executable).parent / "kubernetes-validate")
     checked = subprocess.run([validate, "--strict", *map(str, files)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    job = yaml.safe_load((manifests / "node-000.yaml").read_text())
+    job = yaml.load((manifests / "node-000.yaml").read_text(), Loader=yaml.CSafeLoader)
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == "ghcr.io/acme/etl:1.4"
@@ -251,7 +251,9 @@ def test_job_per_node_manifests_pass_kubernetes_validate(project, prefect_bin, p
     assert pod["volumes"] == [{"name": "store", "persistentVolumeClaim": {"claimName": "etl-store"}}]
     assert container["volumeMounts"] == [{"name": "store", "mountPath": "/mnt/transpile"}]
     # the flow's own pod, as prefect-kubernetes renders the work pool template with prefect.yaml's variables
-    flow_pod = yaml.safe_load((manifests / "flow-pod-job.yaml").read_text())["spec"]["template"]["spec"]
+    flow_pod = yaml.load((manifests / "flow-pod-job.yaml").read_text(), Loader=yaml.CSafeLoader)["spec"]["template"][
+        "spec"
+    ]
     assert flow_pod["volumes"] == [{"name": "store", "persistentVolumeClaim": {"claimName": "etl-store"}}]
     assert flow_pod["containers"][0]["volumeMounts"] == [{"name": "store", "mountPath": "/mnt/transpile"}]
     assert flow_pod["serviceAccountName"] == "etl-runner"
@@ -263,7 +265,7 @@ def test_deployment_file_and_determinism(project):
     assert first == second
     assert first.startswith("# ==> etl_daily_flow.py <==\n")
     deployment_text = first.split("# ==> prefect.yaml <==\n")[1].split("# ==> base-job-template.json <==\n")[0]
-    deployment = yaml.safe_load(deployment_text)["deployments"][0]
+    deployment = yaml.load(deployment_text, Loader=yaml.CSafeLoader)["deployments"][0]
     assert deployment["entrypoint"] == "etl_daily_flow.py:etl_daily"
     assert deployment["parameters"] == {"date": "2026-01-01", "shards": ["a", "b", "c"]}
     variables = deployment["work_pool"]["job_variables"]
@@ -328,7 +330,7 @@ def test_prefect_reserved_parameter_names_are_routed_through_params(project, pre
     flow_file = compile_flow(project, "names.yaml", prefect_bin)
     source = flow_file.read_text()
     assert 'def names(date: Any = "d", **params: Any) -> None:' in source
-    deployment = yaml.safe_load((flow_file.parent / "prefect.yaml").read_text())["deployments"][0]
+    deployment = yaml.load((flow_file.parent / "prefect.yaml").read_text(), Loader=yaml.CSafeLoader)["deployments"][0]
     assert deployment["parameters"] == {"date": "d", "params": RESERVED}
     expected = {"date": "d", **RESERVED}
     if per_run:

@@ -102,7 +102,7 @@ def test_graph_escapes_hostile_names(project):
 
 
 def test_pre_commit_hook_definition():
-    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    hooks = yaml.load((REPO / ".pre-commit-hooks.yaml").read_text(), Loader=yaml.CSafeLoader)
     assert hooks[0]["id"] == "transpile-check"
     assert hooks[0]["entry"] == "transpile compile --check" and hooks[0]["pass_filenames"] is False
 
@@ -142,7 +142,7 @@ def test_composites_are_recognised_by_structure_not_by_names(project, pipeline):
     else:
         from benchmarks.pipelines import wide
 
-        data = yaml.safe_load(wide(450))
+        data = yaml.load(wide(450), Loader=yaml.CSafeLoader)
     (project / "p.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     assert run_cli("compile", "p.yaml", "-o", "spec.yaml", cwd=project).returncode == 0
     for old, new in (("spec.yaml", "p.yaml"), ("p.yaml", "spec.yaml"), ("spec.yaml", "spec.yaml")):
@@ -212,7 +212,7 @@ def test_markdown_report_for_a_pull_request(project):
     hostile = "```\n</details><script>alert(1)</script> | *bold* [x](y)"
     base = "name: p\nsteps:\n  one: {shell: 'echo hi', image: i}\n  two: {python: m:f, image: i}\n"
     (project / "a.yaml").write_text(base)
-    data = yaml.safe_load(base)
+    data = yaml.load(base, Loader=yaml.CSafeLoader)
     data["steps"]["one"]["shell"] = hostile
     data["steps"]["three"] = {"python": "m:f", "image": "i", "env": {"X": VALUES[2], "Y": hostile}}
     data["parameters"] = {"note": hostile}  # parameters show in the spec (env values do not)

@@ -143,7 +143,7 @@ def test_bad_cron_is_a_compile_error(tmp_path):
 
 
 def test_output_parses_as_yaml_documents():
-    documents = list(yaml.safe_load_all(emit_text(chain(3))))
+    documents = list(yaml.load_all(emit_text(chain(3)), Loader=yaml.CSafeLoader))
     assert [d["kind"] for d in documents] == ["WorkflowTemplate"]
 
 
@@ -153,7 +153,7 @@ def test_larger_object_budget_for_server_side_apply():
     config = DeployConfig(split=SplitConfig(max_object_bytes=1024 * 1024))
     documents = check_argo_documents(emit_text(chain(10_000), config), hera=False)
     assert 2 <= len(documents) < 4 and max(sizes(documents)) < LIMIT
-    default = yaml.safe_load_all(emit_text(chain(10_000)))
+    default = yaml.load_all(emit_text(chain(10_000)), Loader=yaml.CSafeLoader)
     assert len(documents) < len(list(default))
 
 

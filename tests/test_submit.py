@@ -251,7 +251,7 @@ def test_namespace_is_checked_before_anything_is_created(api, tmp_path):
 def test_a_bad_spec_creates_nothing(api, tmp_path):
     spec = tmp_path / "spec.yaml"
     assert run_cli("compile", "samples/etl.yaml", "-o", str(spec), "--with-claim").returncode == 0
-    documents = list(yaml.safe_load_all(spec.read_text()))
+    documents = list(yaml.load_all(spec.read_text(), Loader=yaml.CSafeLoader))
     template = documents[0]
     template["spec"]["templates"][0]["dag"]["tasks"][0]["template"] = "nowhere"
     template["spec"]["entrypoint"] = "nothing"
@@ -356,7 +356,7 @@ def test_quiet_and_json_output_for_scripts(api, tmp_path):
 def test_spec_files_are_read_like_kubectl(api, tmp_path):
     spec = tmp_path / "spec.yaml"
     assert run_cli("compile", "samples/etl.yaml", "-o", str(spec), "--with-claim").returncode == 0
-    template, claim = list(yaml.safe_load_all(spec.read_text()))
+    template, claim = list(yaml.load_all(spec.read_text(), Loader=yaml.CSafeLoader))
     listed = {"apiVersion": "v1", "kind": "List", "items": [claim]}
     spec.write_text(
         "---\n# comment only\n---\n" + yaml.safe_dump(template) + "---\n" + yaml.safe_dump(listed) + "---\n"

@@ -1,5 +1,6 @@
 """Check Argo objects as a v4.1.2 cluster would: the full CRD schema (unknown fields rejected), its CEL
-rules (cel-python), hera's models with extra="forbid", Argo's own validator rules, and the size limit."""
+rules (common-expression-language), hera's models with extra="forbid", Argo's own validator rules, and the size
+limit."""
 
 from __future__ import annotations
 
@@ -75,22 +76,27 @@ def _validator(kind: str):
 
 @functools.cache
 def _cel_program(rule: str):
-    import celpy
+    import cel  # common-expression-language: CEL compiled and evaluated in Rust (cel-python took 0.8 ms a rule)
 
-    env = celpy.Environment()
-    return env.program(env.compile(rule))
+    return cel.compile(rule)
+
+
+def _cel_holds(rule: str, value: Any) -> bool:
+    """Whether a CEL validation rule holds for `value` (an evaluation error counts as a violation, as in
+    Kubernetes)."""
+    try:
+        return _cel_program(rule).execute({"self": value}) is True
+    except Exception:  # noqa: BLE001 - no such key, no such overload...: the API server rejects the object
+        return False
 
 
 def _cel_errors(schema: dict[str, Any], value: Any, where: str) -> list[str]:
-    import celpy
-
     errors = []
     stack = [(schema, value, where)]
     while stack:
         node, val, path = stack.pop()
         for rule in node.get("x-kubernetes-validations", ()):
-            result = _cel_program(rule["rule"]).evaluate({"self": celpy.json_to_cel(val)})
-            if not bool(result) or isinstance(result, Exception):
+            if not _cel_holds(rule["rule"], val):
                 errors.append(f"{path}: {rule.get('message', rule['rule'])}")
         if isinstance(val, dict):
             props = node.get("properties", {})

@@ -166,7 +166,7 @@ class FakeApiServer:
             except ValueError:
                 import yaml
 
-                body = yaml.safe_load(raw)
+                body = yaml.load(raw, Loader=yaml.CSafeLoader)
         record.body = body
         if self.respond is not None:
             answer = self.respond(method, path, body)
