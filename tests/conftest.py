@@ -48,3 +48,16 @@ def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, inp
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# Modules whose tests wait longest (real engines, big specs) go first, so that pytest-xdist's workers are not
+# left with one long test at the end of the run. Within a module the order stays as written.
+SLOW_FIRST = ("test_slurm", "test_prefect", "test_airflow", "test_parity", "test_packaging", "test_scale")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        return SLOW_FIRST.index(module) if module in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)

@@ -5,10 +5,12 @@ stay inert, and every Job the Job-per-node placement creates passes `kubernetes-
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from tests.conftest import SAMPLES, run_cli
 from tests.support import injection
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
+from tests.support.shared import session_dir, shared_by_workers
 from tests.support.venvs import engine_env, engine_venv
 from tests.test_airflow import HOSTILE, assert_ruff_clean, hostile_pipeline
 from transpile.compiler import compile_pipeline
@@ -46,42 +49,57 @@ def prefect_bin() -> Path:
     return engine_venv("prefect", PREFECT)
 
 
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory, prefect_bin):
-    """A Prefect server on 127.0.0.1 for the whole session (10-20 s to start here)."""
-    home = tmp_path_factory.mktemp("prefect-home")
+def start_server(home: Path, prefect_bin: Path) -> dict:
+    """Start a Prefect server on 127.0.0.1 (10-20 s here); its state for `shared_by_workers`."""
+    home.mkdir(parents=True, exist_ok=True)
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))
         port = probe_socket.getsockname()[1]
     env = engine_env({**os.environ, **QUIET, "PREFECT_HOME": str(home)})
-    log = open(home / "server.log", "w")  # noqa: SIM115 - lives as long as the server
-    server = subprocess.Popen(
-        [str(prefect_bin / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(home / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [str(prefect_bin / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives the worker that started it, until the last worker stops it
+        )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:
-                    break
+                    return {"url": url, "home": str(home), "pid": server.pid}
         except OSError:
             time.sleep(0.5)
         if server.poll() is not None:
             pytest.fail(f"the Prefect server exited: {(home / 'server.log').read_text()[-3000:]}")
-    else:
-        server.kill()
-        pytest.fail("the Prefect server did not start within 120 s")
-    yield {"PREFECT_API_URL": url, "PREFECT_HOME": str(home), **QUIET}
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    server.kill()
+    pytest.fail("the Prefect server did not start within 120 s")
+
+
+def stop_server(state: dict) -> None:
+    """Stop the server's process group (uvicorn and its workers), SIGKILL after 20 s."""
+    pid = state["pid"]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):  # reap it if this worker started it
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return
+            os.kill(pid, 0)
+            time.sleep(0.2)
+        os.killpg(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory, prefect_bin):
+    """One Prefect server for every worker of the session."""
+    base = session_dir(tmp_path_factory, "prefect")
+    with shared_by_workers(base, lambda home: start_server(home, prefect_bin), stop_server) as state:
+        yield {"PREFECT_API_URL": state["url"], "PREFECT_HOME": state["home"], **QUIET}
 
 
 @pytest.fixture

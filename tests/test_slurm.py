@@ -22,7 +22,8 @@ from tests.conftest import REPO, SAMPLES, run_cli
 from tests.support.hostile import NAMES, VALUES
 from tests.support.outcomes import outcomes
 from tests.support.pipelines import OPS_PIPELINE
-from tests.support.slurm_cluster import SlurmUnavailable, ensure_installed, shared_cluster
+from tests.support.shared import session_dir, shared_by_workers
+from tests.support.slurm_cluster import SlurmUnavailable, cluster_of, ensure_installed, start_state, stop_state
 from transpile.backends.slurm import cpus, megabytes, q, time_limit
 from transpile.plan.model import Retries
 from transpile.plan.model import Settings as StepSettings
@@ -40,15 +41,14 @@ def _unavailable(reason: str):
 @pytest.fixture(scope="session")
 def slurm(tmp_path_factory):
     """A one-node cluster for the whole session; its environment (SLURM_CONF, this tree on PYTHONPATH)."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # shared by the session's workers
     with ExitStack() as stack:
         try:
-            cluster = stack.enter_context(shared_cluster(base / "slurm"))
+            state = stack.enter_context(
+                shared_by_workers(session_dir(tmp_path_factory, "slurm"), start_state, stop_state)
+            )
         except SlurmUnavailable as exc:
             _unavailable(str(exc))
-        env = dict(cluster.env)
+        env = dict(cluster_of(state).env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         yield env
 

@@ -15,15 +15,12 @@ every second (`sched_interval=1`; 5 s made a chain of jobs 2.3x slower), and the
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,33 +198,16 @@ def start_cluster(base: Path) -> Cluster:
         raise
 
 
-@contextmanager
-def _locked(base: Path) -> Iterator[Path]:
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / "lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield base / "users"
+def start_state(base: Path) -> dict:
+    """Start a cluster for `shared_by_workers`: its state is its directory."""
+    return {"base": str(start_cluster(base).base)}
 
 
-@contextmanager
-def shared_cluster(base: Path) -> Iterator[Cluster]:
-    """One cluster for every process of a test session (pytest-xdist workers share `base`): the first to
-    come starts it, the last to leave stops it. Counted in `base/users` under a file lock."""
-    with _locked(base) as users_file:
-        users = int(users_file.read_text()) if users_file.is_file() else 0
-        generation = len(list(base.glob("cluster-*")))
-        if users == 0:
-            cluster = start_cluster(base / f"cluster-{generation}")
-        else:
-            current = base / f"cluster-{generation - 1}"
-            cluster = Cluster(current, {**os.environ, "SLURM_CONF": str(current / "slurm.conf")})
-        users_file.write_text(str(users + 1))
-    try:
-        yield cluster
-    finally:
-        with _locked(base) as users_file:
-            users = int(users_file.read_text()) - 1
-            users_file.write_text(str(users))
-            if users == 0:
-                current = base / f"cluster-{len(list(base.glob('cluster-*'))) - 1}"
-                Cluster(current, {}, [current / "slurmd.pid", current / "slurmctld.pid", current / "munged.pid"]).stop()
+def stop_state(state: dict) -> None:
+    base = Path(state["base"])
+    Cluster(base, {}, [base / "slurmd.pid", base / "slurmctld.pid", base / "munged.pid"]).stop()
+
+
+def cluster_of(state: dict) -> Cluster:
+    base = Path(state["base"])
+    return Cluster(base, {**os.environ, "SLURM_CONF": str(base / "slurm.conf")})
