@@ -26,6 +26,7 @@ class Compiled:
     hash: str
     source_file: str
     source: SourceMap
+    written: Pipeline | None = None  # as written, before defaults are folded in (each step's own settings)
 
     @property
     def short_hash(self) -> str:
@@ -126,7 +127,7 @@ def analyse_data(data: Any, source: SourceMap, source_file: str, tainted: tuple 
     index, problems, structural = check(resolved, source)
     analysis.diagnostics += [d for d in problems if analysis.keep(d)]
     analysis.sound = not structural
-    analysis.compiled = Compiled(resolved, index, pipeline_hash(pipeline), source_file, source)
+    analysis.compiled = Compiled(resolved, index, pipeline_hash(pipeline), source_file, source, pipeline)
     return analysis
 
 

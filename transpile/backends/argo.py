@@ -11,6 +11,7 @@ from typing import Any
 
 from transpile.backends import argo_models as m
 from transpile.backends.argo_build import VOLUME, build_templates
+from transpile.backends.argo_pod import shared_pull_secrets
 from transpile.backends.argo_split import cut_dags, json_size, link, partition
 from transpile.backends.base import EmitOptions, Refusals
 from transpile.backends.yaml_writer import dump_all
@@ -20,6 +21,7 @@ from transpile.plan.model import Plan
 
 NAME_LIMIT = 63
 CRON_NAME_LIMIT = 52
+SECURITY_ANNOTATION = "transpile.io/pod-security"  # the deploy config's `security`, when not the default
 
 
 def header(plan: Plan) -> str:
@@ -82,6 +84,8 @@ def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowT
     volumes, claims = _volumes(plan)
     labels = dict(plan.labels)
     annotations = {"transpile.io/pipeline-hash": plan.hash}
+    if plan.deploy.security != "baseline":  # the default profile needs no word; `transpile diff` reads it back
+        annotations[SECURITY_ANNOTATION] = plan.deploy.security
     if plan.description:
         annotations["workflows.argoproj.io/description"] = plan.description
     library_annotations = {**annotations, "transpile.io/part-of": plan.name}
@@ -94,6 +98,7 @@ def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowT
                 arguments=arguments,
                 on_exit=on_exit,
                 service_account_name=deploy.service_account,
+                image_pull_secrets=tuple({"name": name} for name in shared_pull_secrets(plan)),
                 parallelism=deploy.parallelism,
                 ttl_strategy=m.TTLStrategy(seconds_after_completion=ttl) if ttl is not None else None,
                 workflow_metadata=m.WorkflowMetadata(labels=labels),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from transpile.backends import argo_models as m
-from transpile.backends import kube
+from transpile.backends import argo_pod, kube
 from transpile.backends.argo_models import to_data
 from transpile.backends.base import Refusals
 from transpile.ir.graph import ON_FAILURE
@@ -176,6 +176,7 @@ class TemplateBuilder:
         self.shapes: dict[str, str] = {}
         self.memo: dict[int, Any] = {}
         self._args: tuple[str, ...] | None = None
+        self.shared_secrets = argo_pod.shared_pull_secrets(plan)  # in the workflow's imagePullSecrets
 
     def reserve(self, base: str, owner: str) -> str:
         name = self.names.reserve(base, owner)
@@ -213,8 +214,12 @@ class TemplateBuilder:
         return self._args
 
     def container(self, image: str, settings: Settings | None, extra_args: tuple[str, ...] = ()) -> m.Container:
+        """The entrypoint's container (`settings` None: a control node's, which has no secrets or resources)."""
         env: list[m.EnvVar] = []  # plain env values are applied by the entrypoint from the plan, never templated
         needs = None
+        pod = argo_pod.container_fields(
+            settings or self.plan.control, m.VolumeMount(name=VOLUME, mount_path=self.deploy.volume.mount_path)
+        )
         if settings is not None:
             env += [
                 m.EnvVar(
@@ -231,13 +236,14 @@ class TemplateBuilder:
             working_dir=self.deploy.working_dir,
             env=tuple(env),
             resources=needs,
-            volume_mounts=(m.VolumeMount(name=VOLUME, mount_path=self.deploy.volume.mount_path),),
+            **pod,
         )
 
     def task_template(self, step: Step) -> str:
         settings = step.settings or Settings()
         image = self.refusals.require_image(settings.image, step)
         refuse_tags(self.refusals, step, settings)
+        argo_pod.refuse_tags(self.refusals, step, settings)
         signature = settings_signature(image, settings)
         if signature in self.task_templates:
             return self.task_templates[signature]
@@ -253,6 +259,7 @@ class TemplateBuilder:
                 m.Toleration(**{kube.snake(k): v for k, v in t.items()}) for t in kube.tolerations(settings)
             ),
             container=self.container(image, settings),
+            **argo_pod.template_fields(settings, self.shared_secrets),
         )
         return name
 
@@ -264,11 +271,13 @@ class TemplateBuilder:
                 self.refusals.unsupported(
                     _TAG_MESSAGE.format(what="the control nodes' image"), doc=("defaults", "image")
                 )
+            argo_pod.refuse_tags(self.refusals, None, self.plan.control)
             self.templates[name] = m.Template(
                 name=name,
                 inputs=m.Inputs(parameters=(m.Parameter(name="node"), m.Parameter(name="indices", default=""))),
                 outputs=m.Outputs(parameters=(m.Parameter(name="value", value_from=m.ValueFrom(path=CONTROL_OUT)),)),
                 container=self.container(image, None, ("--control-out", CONTROL_OUT)),
+                **argo_pod.template_fields(self.plan.control, self.shared_secrets),
             )
         return name
 
