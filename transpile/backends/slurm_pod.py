@@ -3,9 +3,11 @@ refused (a SLURM job is no pod: it has no security context, volumes, labels or s
 
 A job gets what `sbatch` allocates and SLURM confines it there, as Kubernetes confines a container to its
 limits: `--cpus-per-task` and `--mem` take a step's limits when set (its requests otherwise), and its
-ephemeral-storage request becomes `--tmp` (local disk the node must have). An ephemeral-storage limit, a
-`pod:` section and a step's `service_account` have no SLURM meaning and are refused, once where written:
-the deploy config's, `defaults`' (the control nodes' settings) and each step's that differ from them.
+ephemeral-storage request becomes `--tmp` (local disk the node must have); SLURM has no disk cap, so an
+ephemeral-storage limit is not enforced there (like the other Kubernetes placement settings the SLURM
+target ignores). A `pod:` section and a step's `service_account` have no SLURM meaning and are refused,
+once where written: the deploy config's, `defaults`' (the control nodes' settings) and each step's that
+differ from them.
 """
 
 from __future__ import annotations
@@ -44,7 +46,3 @@ def refuse(plan: Plan, refusals: Refusals, tasks: list[Step]) -> None:
         if settings.service_account and settings.service_account != control.service_account:
             message = "a step's `service_account` has no meaning on SLURM"
             refusals.unsupported(message, step, doc=("service_account",), hint=HINT)
-        limits = settings.resources.limits if settings.resources is not None else None
-        if limits is not None and limits.ephemeral_storage is not None:
-            message = "SLURM cannot cap a job's local disk (resources.limits.ephemeral_storage)"
-            refusals.unsupported(message, step, doc=("resources", "limits", "ephemeral_storage"), hint=HINT)
