@@ -282,3 +282,29 @@ def test_a_pod_section_is_accepted_exactly_when_its_pods_pass_the_profile(
     executor = readme_executor_context()
     for pod in pods(list(yaml.safe_load_all(text)), executor).values():
         assert pod_security.LEVELS[level](pod) == [], (level, section)
+
+
+@pytest.mark.parametrize(("target", "flavour"), [("argo", None), ("prefect", None)])
+def test_a_pod_setting_the_engine_would_template_is_refused(tmp_path, target, flavour):
+    (tmp_path / "p.yaml").write_text(
+        "name: p\ndefaults:\n  image: i\n  pod: {annotations: {x.example.com/a: '{{workflow.name}}'}}\n"
+        "steps: {m: {map: {over: xs, as: x, steps: {a: {stub: true}}}}}\nparameters: {xs: [1]}\n"
+    )
+    result = run_cli("compile", "p.yaml", "-t", target, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "holds '{{'" in result.stderr and "p.yaml:4:" in result.stderr, result.stderr
+
+
+def test_the_xcom_sidecar_runs_as_an_unprivileged_user_when_the_pod_names_none(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "name: p\ndefaults: {image: i}\nsteps: {m: {map: {over: xs, as: x, steps: {a: {stub: true}}}}}\n"
+        "parameters: {xs: [1]}\n"
+    )
+    (tmp_path / "d.yaml").write_text("security: restricted\n")
+    dag = run_cli("compile", "p.yaml", "-t", "airflow", "-c", "d.yaml", cwd=tmp_path)
+    assert dag.returncode == 0, dag.stderr
+    assert (
+        "xcom_sidecar_container_security_context=k8s.V1SecurityContext(allow_privilege_escalation=False, "
+        'capabilities=k8s.V1Capabilities(drop=["ALL"]), run_as_user=65534)'
+    ) in dag.stdout
+    assert dag.stdout.count("xcom_sidecar_container_security_context") == 1  # control pods only

@@ -4,7 +4,7 @@
 
 Loads the DAGs with Airflow's DagBag, renders each unmapped pod task's templated fields as a run would (a
 run id and the DAG's params), then builds its pod with the provider's own `build_pod_request_obj()` and
-writes {task id: pod as Kubernetes JSON} to OUT.json (import errors under "import_errors").
+writes {"DAG id/task id": pod as Kubernetes JSON} to OUT.json (import errors under "import_errors").
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def main() -> None:
             context = {"run_id": "manual__probe", "params": {k: dag.params[k] for k in dag.params}}
             task.render_template_fields(context)
             pod = task.build_pod_request_obj(dry_run=True)
-            out["pods"][task.task_id] = ApiClient().sanitize_for_serialization(pod)
+            out["pods"][f"{dag.dag_id}/{task.task_id}"] = ApiClient().sanitize_for_serialization(pod)
     with open(sys.argv[2], "w", encoding="utf-8") as handle:
         json.dump(out, handle, indent=1, default=str)
 
