@@ -379,7 +379,7 @@ def test_jinja_inert_text_renders_to_itself(text):
     assert environment.from_string(jinja_inert(text)).render() == text
 
 
-POD_PROBE = Path(__file__).resolve().parent / "support" / "airflow_pods.py"
+POD_PROBE = Path(__file__).resolve().parent / "support" / "airflow_pods_probe.py"
 HOSTILE_ANNOTATIONS = {"x.example.com/a": "{{ run_id }}", "x.example.com/b": "{% raw %}\n", "x.example.com/c": "a{#b"}
 KUBECONFIG = {
     "apiVersion": "v1",
@@ -440,7 +440,7 @@ def test_pod_settings_build_the_argo_pods_and_pass_restricted(project, airflow_b
         control = task_id.endswith(("._items", "._select"))
         node = task_id.rsplit(".", 1)[0] if control else task_id
         expected = argo_pods[templates[node.replace(".", "/")]]
-        labels = list((expected["metadata"].get("labels") or {}))
+        labels = list(expected["metadata"].get("labels") or {})
         assert view(pod, labels) == view(expected, labels), task_id
         assert pod_security.restricted(pod) == [], (task_id, pod_security.restricted(pod))
         compared.add(task_id)

@@ -342,7 +342,7 @@ def test_prefect_reserved_parameter_names_are_routed_through_params(project, pre
     assert only_run(project).result("s")["returns"]["v"] == expected
 
 
-POD_PROBE = Path(__file__).resolve().parent / "support" / "prefect_pods.py"
+POD_PROBE = Path(__file__).resolve().parent / "support" / "prefect_pods_probe.py"
 
 
 def test_job_manifests_carry_the_argo_pods_fields_and_pass_restricted(project, prefect_bin, prefect_api, tmp_path):

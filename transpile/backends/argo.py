@@ -11,7 +11,6 @@ from typing import Any
 
 from transpile.backends import argo_models as m
 from transpile.backends.argo_build import VOLUME, build_templates
-from transpile.backends.argo_pod import shared_pull_secrets
 from transpile.backends.argo_split import cut_dags, json_size, link, partition
 from transpile.backends.base import EmitOptions, Refusals
 from transpile.backends.yaml_writer import dump_all
@@ -89,6 +88,7 @@ def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowT
     if plan.description:
         annotations["workflows.argoproj.io/description"] = plan.description
     library_annotations = {**annotations, "transpile.io/part-of": plan.name}
+    pull_secrets = tuple({"name": name} for name in built.shared_secrets)
 
     def document(name: str, templates: tuple[m.Template, ...], on_exit: str | None, main: bool) -> m.WorkflowTemplate:
         if main:
@@ -98,7 +98,7 @@ def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowT
                 arguments=arguments,
                 on_exit=on_exit,
                 service_account_name=deploy.service_account,
-                image_pull_secrets=tuple({"name": name} for name in shared_pull_secrets(plan)),
+                image_pull_secrets=pull_secrets,
                 parallelism=deploy.parallelism,
                 ttl_strategy=m.TTLStrategy(seconds_after_completion=ttl) if ttl is not None else None,
                 workflow_metadata=m.WorkflowMetadata(labels=labels),

@@ -53,12 +53,14 @@ class Names:
 @dataclass
 class Built:
     """The built templates in output order (the entrypoint `main` first), the exit handler's name, the names
-    in use and a memo of converted data (model id -> plain data) that later passes reuse."""
+    in use, a memo of converted data (model id -> plain data) that later passes reuse, and the image pull
+    secrets of every pod."""
 
     templates: dict[str, m.Template]
     on_exit: str | None
     names: Names
     memo: dict[int, Any]
+    shared_secrets: tuple[str, ...] = ()  # image pull secrets every pod has (the workflow's field)
 
 
 @dataclass(frozen=True)
@@ -389,7 +391,7 @@ class TemplateBuilder:
         self.block_template((), self.plan.steps, _Context(nested=False, in_map=False, here=""))
         on_exit = self.exit_handler()
         templates = {name: t for name, t in self.templates.items() if t is not None}
-        return Built(templates, on_exit, self.names, self.memo)
+        return Built(templates, on_exit, self.names, self.memo, self.shared_secrets)
 
 
 def build_templates(plan: Plan, refusals: Refusals) -> Built:

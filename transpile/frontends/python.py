@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from transpile.results import Run
 
 _MODULE_PREFIX = "_transpile_pipeline_"
-SETTINGS = ("image", "retries", "timeout", "resources", "env", "secrets", "node_selector", "tolerations")
-SETTINGS += ("service_account", "pod", "catalog")
+SETTINGS: tuple[str, ...] = ("image", "retries", "timeout", "resources", "env", "secrets", "node_selector")
+SETTINGS += ("tolerations", "service_account", "pod", "catalog")
 
 
 def _caller_frame() -> FrameType | None:

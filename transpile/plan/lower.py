@@ -37,6 +37,8 @@ def _resources(resources: ir.Resources | None) -> p.Resources | None:
 
 def plan_pod(section: ir_pod.Pod | None, security: str) -> p.Pod | None:
     """A resolved `pod:` section as the plan holds it, completed for the Pod Security profile."""
+    if section is None and security != "restricted":
+        return None  # nothing written, nothing to add (most steps)
     data = pod_security.complete(section.data() if section is not None else {}, security)
     if not data:
         return None

@@ -90,24 +90,27 @@ def deploy_problems(config: DeployConfig, source: SourceMap) -> list[Diagnostic]
 
 def pipeline_problems(compiled: Compiled, config: DeployConfig) -> list[Diagnostic]:
     """The pipeline's `pod` sections against the deploy config's profile, and its pods once layered."""
-    written = compiled.written or compiled.pipeline
-    source = compiled.source
+    pipeline, source = compiled.pipeline, compiled.source
     report = _Report()
     deploy = Layer(config.pod, ("pod",), None)  # its own problems are reported in its file
-    defaults = Layer(written.defaults.pod, ("defaults", "pod"), source)
+    defaults = Layer(pipeline.defaults.pod, ("defaults", "pod"), source)
     report.profile(defaults, config.security)
-    resolved = {located.path: located.step for located in walk(compiled.pipeline)}
+    shared = deploy.pod is not None or defaults.pod is not None  # sections every step's pod is layered on
     controls = False
-    for located in walk(written):
+    for located in walk(pipeline):
         step = located.step
         if not step.is_task:
             controls = controls or step.map is not None or step.switch is not None
             continue
-        doc = step_doc_path(written, located.path)
-        own = Layer(step.pod, doc + ("pod",), source, display(located.path))
+        written = compiled.own_pods.get(located.path)
+        limits = step.resources is not None and step.resources.limits is not None
+        if written is None and not shared and not limits:
+            continue  # nothing to check (most steps of a large pipeline)
+        doc = step_doc_path(pipeline, located.path)
+        own = Layer(written, doc + ("pod",), source, display(located.path))
         report.profile(own, config.security)
         report.layered([deploy, defaults, own], config.volume.mount_path)
-        _limits(report, Layer(None, doc + ("resources",), source, display(located.path)), resolved[located.path])
+        _limits(report, Layer(None, doc + ("resources",), source, display(located.path)), step)
     if controls:
         report.layered([deploy, defaults], config.volume.mount_path)
     return list(report.found.values())

@@ -1,6 +1,6 @@
 """Run inside the Airflow virtualenv: the pods a DAG file's KubernetesPodOperators would create, with no cluster.
 
-    python airflow_pods.py DAGS_DIR OUT.json   (with $KUBECONFIG pointing at any kubeconfig)
+    python airflow_pods_probe.py DAGS_DIR OUT.json   (with $KUBECONFIG pointing at any kubeconfig)
 
 Loads the DAGs with Airflow's DagBag, renders each unmapped pod task's templated fields as a run would (a
 run id and the DAG's params), then builds its pod with the provider's own `build_pod_request_obj()` and

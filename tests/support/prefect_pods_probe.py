@@ -1,6 +1,6 @@
 """Run inside the Prefect virtualenv: the Jobs a generated flow would create, with no cluster.
 
-    python prefect_pods.py FLOW_FILE NODES_JSON PREFECT_YAML BASE_JOB_TEMPLATE OUT.json
+    python prefect_pods_probe.py FLOW_FILE NODES_JSON PREFECT_YAML BASE_JOB_TEMPLATE OUT.json
 
 NODES_JSON lists `[node, settings, control]`; for each, the Job `transpile.runtime.prefect_tasks.job_manifest`
 builds with the flow's SPEC (flavour `job`), and the flow pod's Job as prefect-kubernetes renders the work
