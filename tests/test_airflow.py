@@ -29,6 +29,14 @@ from transpile.ir.graph import walk
 from transpile.runtime.store import RunStore
 
 AIRFLOW = ["apache-airflow==3.3.2", "apache-airflow-providers-cncf-kubernetes"]
+KUBECONFIG = {  # any reachable-looking cluster: the provider builds pods without talking to it
+    "apiVersion": "v1",
+    "kind": "Config",
+    "current-context": "test",
+    "clusters": [{"name": "test", "cluster": {"server": "http://127.0.0.1:9"}}],
+    "users": [{"name": "test", "user": {"token": "x"}}],
+    "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "data"}}],
+}
 RUFF_RULES = ["--select", "E,F,W,I,B,UP", "--line-length", "120", "--target-version", "py310"]
 
 
@@ -312,18 +320,7 @@ def test_pods_pass_kubernetes_validate(project, airflow_bin, airflow_home, tmp_p
     dags = project / "dags"
     compile_to(project, "samples/etl.yaml", dags, "-c", "samples/deploy.yaml")
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "test",
-                "clusters": [{"name": "test", "cluster": {"server": "http://127.0.0.1:9"}}],
-                "users": [{"name": "test", "user": {"token": "x"}}],
-                "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "data"}}],
-            }
-        )
-    )
+    kubeconfig.write_text(yaml.safe_dump(KUBECONFIG))
     pods = tmp_path / "pods"
     pods.mkdir()
     probe(airflow_bin, airflow_home, dags, "--pods", str(pods), env={"KUBECONFIG": str(kubeconfig)})
@@ -381,14 +378,6 @@ def test_jinja_inert_text_renders_to_itself(text):
 
 POD_PROBE = Path(__file__).resolve().parent / "support" / "airflow_pods_probe.py"
 HOSTILE_ANNOTATIONS = {"x.example.com/a": "{{ run_id }}", "x.example.com/b": "{% raw %}\n", "x.example.com/c": "a{#b"}
-KUBECONFIG = {
-    "apiVersion": "v1",
-    "kind": "Config",
-    "current-context": "test",
-    "clusters": [{"name": "test", "cluster": {"server": "http://127.0.0.1:9"}}],
-    "users": [{"name": "test", "user": {"token": "x"}}],
-    "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "data"}}],
-}
 
 
 def test_pod_settings_build_the_argo_pods_and_pass_restricted(project, airflow_bin, airflow_home, tmp_path):

@@ -19,6 +19,9 @@ from transpile.ir import rules
 from transpile.ir.kube_schema import KubeModel, model, problem
 
 STORE_VOLUME = "store"  # the run store's volume, which every backend mounts under this name
+# Volumes and mount paths the engines add to pods themselves (Argo's executor, Airflow's XCom sidecar).
+ENGINE_VOLUMES = {STORE_VOLUME: "the run store's", "var-run-argo": "Argo's executor's", "xcom": "Airflow's XCom"}
+ENGINE_MOUNTS = {"/var/run/argo": "Argo's executor", "/airflow/xcom": "Airflow's XCom sidecar"}
 ANNOTATIONS_LIMIT = 256 * 1024  # apimachinery TotalAnnotationSizeLimitB
 # Fields merged key by key when sections are layered; the others are replaced whole.
 MERGED = ("labels", "annotations", "security_context", "container_security_context", "affinity")
@@ -140,8 +143,8 @@ class Pod(KubeModel):
     def _volume_names(cls, volumes: tuple | None) -> tuple | None:
         names = [v.name for v in volumes or ()]
         for name in names:
-            if name == STORE_VOLUME:
-                raise ValueError(f"volume name '{STORE_VOLUME}' is the run store's volume: choose another name")
+            if name in ENGINE_VOLUMES:
+                raise ValueError(f"volume name '{name}' is {ENGINE_VOLUMES[name]} volume: choose another name")
             if names.count(name) > 1:
                 raise ValueError(f"volume name '{name}' is used twice")
         return volumes
@@ -151,6 +154,8 @@ class Pod(KubeModel):
     def _mount_paths(cls, mounts: tuple | None) -> tuple | None:
         paths = [m.mount_path for m in mounts or ()]
         for path in paths:
+            if path.rstrip("/") in ENGINE_MOUNTS:
+                raise ValueError(f"mountPath '{path}' is where {ENGINE_MOUNTS[path.rstrip('/')]} mounts its volume")
             if paths.count(path) > 1:
                 raise ValueError(f"mountPath '{path}' is used twice")
         return mounts
