@@ -84,6 +84,11 @@ def test_argo_carries_every_setting_in_its_own_fields():
     }
     publish = [p for p in by_pod.values() if p["spec"].get("serviceAccountName") == "publisher"]
     assert len(publish) == 1
+    control = by_pod["control"]["spec"]["containers"][0]  # the deploy config's control_resources
+    assert control["resources"] == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "500m", "memory": "256Mi"},
+    }
     for pod in by_pod.values():  # restricted: filled in where the pipeline left them unset
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
         assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -146,7 +151,7 @@ def test_layers_merge_as_documented(tmp_path):
     assert (s.resources.cpu, s.resources.limits.cpu, s.resources.limits.memory) == (1, 2, "2Gi")
     t = plan.steps["t"].settings
     assert [v["name"] for v in t.pod.volumes] == ["v1"] and t.service_account == "d-sa"
-    control = plan.control  # control pods: deploy config under defaults, no resources
+    control = plan.control  # control pods: deploy config under defaults; resources only from control_resources
     assert control.pod.labels == {"a": "defaults", "c": "deploy", "b": "defaults"} and control.resources is None
     assert control.service_account == "d-sa"
 

@@ -385,5 +385,4 @@ def test_job_manifests_carry_the_argo_pods_fields_and_pass_restricted(project, p
     assert pod_security.restricted(flow_pod) == [], pod_security.restricted(flow_pod)
     control = argo_pods[templates["shard"]]
     labels = list(control["metadata"].get("labels") or {})
-    expected = view(control, labels) | {"resources": None}  # the flow's pod has no requests or limits
-    assert view(flow_pod, labels) == expected
+    assert view(flow_pod, labels) == view(control, labels)  # control_resources too

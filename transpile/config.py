@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from transpile.ir import rules
-from transpile.ir.models import DNS_LABEL, Duration, check_image
+from transpile.ir.models import DNS_LABEL, Duration, Resources, check_image
 from transpile.ir.pod import Pod
 
 if TYPE_CHECKING:
@@ -113,6 +113,11 @@ class DeployConfig(_Model):
     )
     pod: Pod | None = Field(
         None, description="Kubernetes pod settings for every pod (under the pipeline's `defaults.pod` and steps' own)."
+    )
+    control_resources: Resources | None = Field(
+        None,
+        description="Requests and limits of the control pods (a map's fan-out, a switch's select) and of Prefect's "
+        "flow pod, for namespaces whose ResourceQuota needs them.",
     )
 
     @field_validator("labels")

@@ -216,12 +216,10 @@ class TemplateBuilder:
         return self._args
 
     def container(self, image: str, settings: Settings | None, extra_args: tuple[str, ...] = ()) -> m.Container:
-        """The entrypoint's container (`settings` None: a control node's, which has no secrets or resources)."""
+        """The entrypoint's container (`settings` None: a control node's, which has no secrets)."""
         env: list[m.EnvVar] = []  # plain env values are applied by the entrypoint from the plan, never templated
-        needs = None
-        pod = argo_pod.container_fields(
-            settings or self.plan.control, m.VolumeMount(name=VOLUME, mount_path=self.deploy.volume.mount_path)
-        )
+        own = settings or self.plan.control
+        pod = argo_pod.container_fields(own, m.VolumeMount(name=VOLUME, mount_path=self.deploy.volume.mount_path))
         if settings is not None:
             env += [
                 m.EnvVar(
@@ -230,7 +228,7 @@ class TemplateBuilder:
                 )
                 for s in settings.secrets or ()
             ]
-            needs = resources(settings)
+        needs = resources(own)
         return m.Container(
             image=image,
             command=(self.deploy.command[0],),

@@ -4,8 +4,8 @@ A node's Job manifest is built at run time by `transpile.runtime.prefect_tasks.j
 flow file's settings: the pod's fields go there as Kubernetes JSON (`spec` and `container` fields, extra
 `volumes` and `volumeMounts`, pod `labels` and `annotations`). The flow's pod is made by the work pool's
 base job template, which transpile writes with a variable per setting; `prefect.yaml` sets them from the
-control nodes' settings (the deploy config's `pod` under `defaults.pod`). `prefect deploy` renders `{{ }}`
-in prefect.yaml, so a pod setting holding `{{` is refused there.
+control nodes' settings (the deploy config's `pod` under `defaults.pod`, its `control_resources`).
+`prefect deploy` renders `{{ }}` in prefect.yaml, so a pod setting holding `{{` is refused there.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def _spec(pod: Pod) -> dict[str, Any]:
 def flow_pod_variables(control: Settings, refusals: Refusals) -> dict[str, Any]:
     """The job variables of the flow's pod (the base job template's names) for its pod settings."""
     pod = control.pod
+    resources = kube.resources(control)
     if pod is None:
-        return {}
+        return {"container_resources": resources} if resources else {}
     for path, text in kube.pod_strings(pod):
         if "{{" in text:
             where = ".".join(str(p) for p in ("pod", *path))
@@ -74,6 +75,8 @@ def flow_pod_variables(control: Settings, refusals: Refusals) -> dict[str, Any]:
     variables = {names[key]: value for key, value in spec.items()}
     if pod.container_security_context:
         variables["container_security_context"] = pod.container_security_context
+    if resources:
+        variables["container_resources"] = resources
     if pod.labels:
         variables["pod_labels"] = dict(pod.labels)
     if pod.annotations:

@@ -183,6 +183,7 @@ def lower(compiled: Compiled, config: DeployConfig | None = None) -> p.Plan:
         schedule=p.Schedule(schedule.cron, schedule.timezone, schedule.concurrency_policy) if schedule else None,
         control=p.Settings(
             image=pipeline.defaults.image or config.image,
+            resources=_resources(config.control_resources),
             service_account=pipeline.defaults.service_account,
             pod=plan_pod(ir_pod.merge(config.pod, pipeline.defaults.pod), config.security),
         ),

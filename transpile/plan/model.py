@@ -97,7 +97,8 @@ class Pod:
 
 @dataclass(frozen=True)
 class Settings:
-    """A task's resolved settings (and, with `image`, `service_account` and `pod`, a control node's)."""
+    """A task's resolved settings (and, with `image`, `resources`, `service_account` and `pod`, a control
+    node's)."""
 
     image: str | None = None
     retries: Retries | None = None
