@@ -49,12 +49,11 @@ def test_the_kubernetes_schema_is_generated_from_the_pinned_openapi_schema():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("target", ["argo", "airflow", "prefect"])
+@pytest.mark.parametrize(
+    ("target", "flavour"), [("argo", None), ("airflow", None), ("prefect", "pod"), ("prefect", "job")]
+)
 @pytest.mark.parametrize("deploy", [[], ["-c", RESTRICTED]], ids=["baseline", "restricted"])
-@pytest.mark.parametrize("flavour", [None, "job"])
 def test_the_sample_compiles_for_every_kubernetes_target(target, deploy, flavour):
-    if flavour and target != "prefect":
-        pytest.skip("only Prefect has a job flavour")
     result = run_cli("compile", SAMPLE, "-t", target, *deploy, *(["--flavour", flavour] if flavour else []))
     assert result.returncode == 0, result.stderr
     if target == "argo":
