@@ -250,8 +250,3 @@ def model(name: str) -> type[KubeModel]:
     """The model of one Kubernetes definition (`Volume`, `PodSecurityContext`, ...)."""
     return models()[name]
 
-
-def python_name(definition: str, field: str) -> tuple[str, dict[str, Any]]:
-    """(the Python client's attribute name, the schema entry) of a field of a definition."""
-    spec = definitions()[definition]["properties"][field]
-    return spec["python"], spec

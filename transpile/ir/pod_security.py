@@ -15,8 +15,6 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-LEVELS = ("privileged", "baseline", "restricted")
-DEFAULT_LEVEL = "baseline"
 # check_capabilities_baseline: the container runtime's default set
 BASELINE_CAPABILITIES = frozenset(
     {
