@@ -249,4 +249,3 @@ def _after(check):
 def model(name: str) -> type[KubeModel]:
     """The model of one Kubernetes definition (`Volume`, `PodSecurityContext`, ...)."""
     return models()[name]
-
