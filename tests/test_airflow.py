@@ -29,6 +29,14 @@ from transpile.ir.graph import walk
 from transpile.runtime.store import RunStore
 
 AIRFLOW = ["apache-airflow==3.3.2", "apache-airflow-providers-cncf-kubernetes"]
+KUBECONFIG = {  # any reachable-looking cluster: the provider builds pods without talking to it
+    "apiVersion": "v1",
+    "kind": "Config",
+    "current-context": "test",
+    "clusters": [{"name": "test", "cluster": {"server": "http://127.0.0.1:9"}}],
+    "users": [{"name": "test", "user": {"token": "x"}}],
+    "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "data"}}],
+}
 RUFF_RULES = ["--select", "E,F,W,I,B,UP", "--line-length", "120", "--target-version", "py310"]
 
 
@@ -312,18 +320,7 @@ def test_pods_pass_kubernetes_validate(project, airflow_bin, airflow_home, tmp_p
     dags = project / "dags"
     compile_to(project, "samples/etl.yaml", dags, "-c", "samples/deploy.yaml")
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "test",
-                "clusters": [{"name": "test", "cluster": {"server": "http://127.0.0.1:9"}}],
-                "users": [{"name": "test", "user": {"token": "x"}}],
-                "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "data"}}],
-            }
-        )
-    )
+    kubeconfig.write_text(yaml.safe_dump(KUBECONFIG))
     pods = tmp_path / "pods"
     pods.mkdir()
     probe(airflow_bin, airflow_home, dags, "--pods", str(pods), env={"KUBECONFIG": str(kubeconfig)})
@@ -377,3 +374,69 @@ def test_jinja_inert_text_renders_to_itself(text):
     """Any string made inert renders back to itself (Airflow renders with a sandboxed Jinja environment)."""
     environment = jinja2.sandbox.SandboxedEnvironment()
     assert environment.from_string(jinja_inert(text)).render() == text
+
+
+POD_PROBE = Path(__file__).resolve().parent / "support" / "airflow_pods_probe.py"
+HOSTILE_ANNOTATIONS = {"x.example.com/a": "{{ run_id }}", "x.example.com/b": "{% raw %}\n", "x.example.com/c": "a{#b"}
+
+
+def test_pod_settings_build_the_argo_pods_and_pass_restricted(project, airflow_bin, airflow_home, tmp_path):
+    """Each KubernetesPodOperator's pod, built by the provider without a cluster, has the fields of the Argo
+    pod of the same node, and every pod (the XCom sidecar of control pods included) passes `restricted`."""
+    from tests.support import pod_security
+    from tests.support.argo_pods import node_templates, pods, view
+
+    deploy = ("-c", "samples/deploy-restricted.yaml")
+    dags = project / "dags"
+    compile_to(project, "samples/pods.yaml", dags, *deploy)
+    pipeline = {
+        "name": "hostile-pods",
+        "defaults": {"image": "img"},
+        "steps": {
+            "a": {
+                "stub": True,
+                "pod": {
+                    "annotations": HOSTILE_ANNOTATIONS,
+                    "volumes": [{"name": "v", "emptyDir": {}}],
+                    "volumeMounts": [{"name": "v", "mountPath": "/v", "subPath": "{{ ds }}/{% x %}"}],
+                },
+            }
+        },
+    }
+    (project / "hostile-pods.yaml").write_text(json.dumps(pipeline))
+    compile_to(project, "hostile-pods.yaml", dags)
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(KUBECONFIG))
+    out = tmp_path / "pods.json"
+    result = subprocess.run(
+        [str(airflow_bin / "python"), str(POD_PROBE), str(dags), str(out)],
+        env={**airflow_env(airflow_home, airflow_bin, dags), "KUBECONFIG": str(tmp_path / "kubeconfig")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    built = json.loads(out.read_text())
+    assert built["import_errors"] == {}
+    hostile = built["pods"].pop("hostile-pods/a")  # Jinja-like annotation values and sub-paths arrive as written
+    assert hostile["metadata"]["annotations"] == HOSTILE_ANNOTATIONS
+    assert [m.get("subPath") for m in hostile["spec"]["containers"][0]["volumeMounts"]] == [None, "{{ ds }}/{% x %}"]
+    built["pods"] = {key.split("/", 1)[1]: pod for key, pod in built["pods"].items()}
+    argo = run_cli("compile", "samples/pods.yaml", "-t", "argo", *deploy, cwd=project)
+    documents = list(yaml.safe_load_all(argo.stdout))
+    argo_pods, templates = pods(documents), node_templates(documents)
+    compared = set()
+    for task_id, pod in built["pods"].items():
+        control = task_id.endswith(("._items", "._select"))
+        node = task_id.rsplit(".", 1)[0] if control else task_id
+        expected = argo_pods[templates[node.replace(".", "/")]]
+        labels = list(expected["metadata"].get("labels") or {})
+        assert view(pod, labels) == view(expected, labels), task_id
+        assert pod_security.restricted(pod) == [], (task_id, pod_security.restricted(pod))
+        compared.add(task_id)
+    # every unmapped pod: top-level steps, the switch case's step, both control nodes (map bodies are mapped)
+    assert compared == {"prepare", "train", "shard._items", "route._select", "route.full.publish", "route.dry.skip"}
+    sidecar = built["pods"]["shard._items"]["spec"]["containers"][1]
+    assert sidecar["name"] == "airflow-xcom-sidecar"
+    assert sidecar["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}} | {
+        "readOnlyRootFilesystem": True
+    }  # the container's; the pod's runAsUser (1000) applies to it

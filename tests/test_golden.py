@@ -21,6 +21,9 @@ CASES = [(sample, target, []) for sample in SAMPLE_FILES for target in ("argo", 
     ("samples/etl.yaml", "argo", ["-c", "samples/deploy.yaml", "--with-claim"]),
     ("samples/etl.yaml", "airflow", ["-c", "samples/deploy.yaml"]),
     ("samples/etl.yaml", "airflow", ["-c", "samples/deploy-local.yaml", "--flavour", "local"]),
+    ("samples/pods.yaml", "argo", ["-c", "samples/deploy-restricted.yaml"]),
+    ("samples/pods.yaml", "airflow", ["-c", "samples/deploy-restricted.yaml"]),
+    ("samples/pods.yaml", "prefect", ["-c", "samples/deploy-restricted.yaml", "--flavour", "job"]),
 ]
 
 

@@ -80,6 +80,9 @@ def test_the_wheel_holds_every_module_and_data_file(built):
         expected |= {f"transpile/{data}/{p.name}" for p in (REPO / data).iterdir() if p.is_file()}
     missing = sorted(expected - names)
     assert not missing, f"the wheel lacks {len(missing)} file(s): {missing}"
+    from transpile.ir.kube_schema import SCHEMA_FILE
+
+    assert f"transpile/schemas/{SCHEMA_FILE}" in names, "the pinned Kubernetes schema the pod checks read"
     assert any(re.match(r"transpile-[^/]+\.dist-info/licenses/LICENSE$", n) for n in names), "no LICENSE in the wheel"
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()

@@ -360,3 +360,49 @@ def test_prefect_reserved_parameter_names_are_routed_through_params(project, pre
         flow = run_flow(flow_file, prefect_bin, prefect_api, project)
     assert flow.returncode == 0, flow.stdout[-2000:] + flow.stderr[-3000:]
     assert only_run(project).result("s")["returns"]["v"] == expected
+
+
+POD_PROBE = Path(__file__).resolve().parent / "support" / "prefect_pods_probe.py"
+
+
+def test_job_manifests_carry_the_argo_pods_fields_and_pass_restricted(project, prefect_bin, prefect_api, tmp_path):
+    """flavour `job`: each node's Job has the fields of the Argo pod of the same node, and every pod (the
+    nodes' and the flow's own, rendered by prefect-kubernetes from the base job template) passes `restricted`."""
+    from tests.support import pod_security
+    from tests.support.argo_pods import node_templates, pods, view
+
+    deploy = ("-c", "samples/deploy-restricted.yaml")
+    out = project / "jobs"
+    result = run_cli(
+        "compile", "samples/pods.yaml", "-t", "prefect", "--flavour", "job", *deploy, "-o", f"{out}/", cwd=project
+    )
+    assert result.returncode == 0, result.stderr
+    flow_file = next(out.glob("*_flow.py"))
+    calls = re.findall(r'run\.(node|fan_out|route)\("[^"]*", "([^"]*)"(?:, "([^"]*)")?', flow_file.read_text())
+    nodes = [[node, settings or "control", kind != "node"] for kind, node, settings in calls]
+    (tmp_path / "nodes.json").write_text(json.dumps(nodes))
+    probe = subprocess.run(
+        [str(prefect_bin / "python"), str(POD_PROBE), str(flow_file), str(tmp_path / "nodes.json")]
+        + [str(out / "prefect.yaml"), str(out / "base-job-template.json"), str(tmp_path / "jobs.json")],
+        env=engine_env({k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | prefect_api),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    jobs = json.loads((tmp_path / "jobs.json").read_text())
+    argo = run_cli("compile", "samples/pods.yaml", "-t", "argo", *deploy, cwd=project)
+    documents = list(yaml.safe_load_all(argo.stdout))
+    argo_pods, templates = pods(documents), node_templates(documents)
+    assert set(jobs["nodes"]) == set(templates)  # every node: tasks, map bodies, control nodes
+    for node, job in jobs["nodes"].items():
+        pod = job["spec"]["template"]
+        expected = argo_pods[templates[node]]
+        labels = list(expected["metadata"].get("labels") or {})
+        assert view(pod, labels) == view(expected, labels), node
+        assert pod_security.restricted(pod) == [], (node, pod_security.restricted(pod))
+    flow_pod = jobs["flow"]["spec"]["template"]
+    assert pod_security.restricted(flow_pod) == [], pod_security.restricted(flow_pod)
+    control = argo_pods[templates["shard"]]
+    labels = list(control["metadata"].get("labels") or {})
+    assert view(flow_pod, labels) == view(control, labels)  # control_resources too

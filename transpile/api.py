@@ -82,10 +82,13 @@ def _config(config: str | os.PathLike[str] | Mapping[str, Any] | DeployConfig | 
     if config is None or isinstance(config, DeployConfig):
         return config or DeployConfig.model_validate({})
     if isinstance(config, Mapping):
-        from transpile.frontends.validation import validate_model
+        from transpile.config import check_deploy
         from transpile.ir.source import SourceMap
 
-        return validate_model(DeployConfig, dict(config), SourceMap("<deploy config>"))
+        checked = check_deploy(dict(config), SourceMap("<deploy config>"))
+        if checked.diagnostics or checked.model is None:
+            raise TranspileError(checked.diagnostics)
+        return checked.model
     return load_config(os.fspath(config))
 
 

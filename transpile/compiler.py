@@ -10,7 +10,9 @@ from typing import Any
 
 from transpile.errors import Diagnostic, TranspileError
 from transpile.frontends.validation import check_model
+from transpile.ir.graph import walk
 from transpile.ir.models import FORMAT_VERSION, Pipeline
+from transpile.ir.pod import Pod
 from transpile.ir.scope import Index
 from transpile.ir.source import SourceMap
 from transpile.passes.defaults import apply_defaults
@@ -26,6 +28,7 @@ class Compiled:
     hash: str
     source_file: str
     source: SourceMap
+    own_pods: dict[tuple[str, ...], Pod] = field(default_factory=dict)  # steps' own `pod:`, before `defaults`
 
     @property
     def short_hash(self) -> str:
@@ -126,7 +129,8 @@ def analyse_data(data: Any, source: SourceMap, source_file: str, tainted: tuple 
     index, problems, structural = check(resolved, source)
     analysis.diagnostics += [d for d in problems if analysis.keep(d)]
     analysis.sound = not structural
-    analysis.compiled = Compiled(resolved, index, pipeline_hash(pipeline), source_file, source)
+    own_pods = {located.path: located.step.pod for located in walk(pipeline) if located.step.pod is not None}
+    analysis.compiled = Compiled(resolved, index, pipeline_hash(pipeline), source_file, source, own_pods)
     return analysis
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from transpile.ir import rules
-from transpile.ir.models import DNS_LABEL, Duration, check_image
+from transpile.ir.models import DNS_LABEL, Duration, Resources, check_image
+from transpile.ir.pod import Pod
+
+if TYPE_CHECKING:
+    from transpile.frontends.validation import Checked
+    from transpile.ir.source import SourceMap
 
 
 def _named(check, what: str) -> AfterValidator:
@@ -101,6 +106,19 @@ class DeployConfig(_Model):
     command: tuple[str, ...] = Field(("transpile",), min_length=1, description="How the image runs transpile.")
     slurm: SlurmConfig | None = Field(None, description="Settings of the SLURM target.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="Object size budget.")
+    security: Literal["privileged", "baseline", "restricted"] = Field(
+        "baseline",
+        description="The Pod Security Standards profile every pod must pass: `restricted` also sets what it "
+        "requires (runAsNonRoot, RuntimeDefault seccomp, no privilege escalation, all capabilities dropped).",
+    )
+    pod: Pod | None = Field(
+        None, description="Kubernetes pod settings for every pod (under the pipeline's `defaults.pod` and steps' own)."
+    )
+    control_resources: Resources | None = Field(
+        None,
+        description="Requests and limits of the control pods (a map's fan-out, a switch's select) and of Prefect's "
+        "flow pod, for namespaces whose ResourceQuota needs them.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -115,8 +133,22 @@ def load_config(path: str | None) -> DeployConfig:
     """Read a deploy config file (YAML), or the defaults when no path is given."""
     if path is None:
         return DeployConfig()
-    from transpile.frontends.validation import validate_model
+    from transpile.errors import TranspileError
     from transpile.frontends.yaml import read_yaml_file
 
     data, source = read_yaml_file(path, empty="")  # an empty (or all-comment) file: every default
-    return validate_model(DeployConfig, {} if data is None else data, source)
+    checked = check_deploy({} if data is None else data, source)
+    if checked.diagnostics or checked.model is None:
+        raise TranspileError(checked.diagnostics)
+    return checked.model
+
+
+def check_deploy(data: Any, source: SourceMap) -> Checked[DeployConfig]:
+    """Validate deploy config data: its format, then its `pod` section against its own `security` profile."""
+    from transpile.frontends.validation import check_model
+    from transpile.plan.pod_checks import deploy_problems
+
+    checked = check_model(DeployConfig, data, source)
+    if checked.model is not None:
+        checked.diagnostics += deploy_problems(checked.model, source)
+    return checked

@@ -14,6 +14,7 @@ from transpile.ir.source import step_doc_path
 from transpile.passes.validate import display
 from transpile.plan.lower import lower
 from transpile.plan.model import Plan
+from transpile.plan.pod_checks import pipeline_problems
 
 
 def refusal_report(compiled: Compiled, error: Unsupported) -> TranspileError:
@@ -46,6 +47,9 @@ def emit_files(
     from transpile.backends.registry import get_backend
 
     backend = get_backend(target)
+    problems = pipeline_problems(compiled, config)
+    if problems:
+        raise TranspileError(problems)
     plan = lower(compiled, config)
     emitted = emit_plan(backend, plan, compiled, options or EmitOptions())
     return emitted if isinstance(emitted, dict) else {f"{plan.name}{backend.suffix}": emitted}

@@ -77,6 +77,10 @@ def _common_prefix(a: str, b: str) -> int:
     return n
 
 
+def _spelling(word: str) -> str:
+    return word.replace("_", "").replace("-", "").lower()
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """The closest choice to a misspelt word, as a hint, or None. Known synonyms come first
     (`retry` -> `retries`); among equally similar words, the one sharing the longest start wins."""
@@ -84,6 +88,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     alias = ALIASES.get(word)
     if alias in options:
         return f"did you mean '{alias}'?"
+    spelling = _spelling(word)  # the same word in another case or spelling: run_as_user -> runAsUser
+    same = [choice for choice in options if _spelling(choice) == spelling]
+    if same:
+        return f"did you mean '{same[0]}'?"
     matcher = difflib.SequenceMatcher()
     matcher.set_seq2(word)
     scored = []

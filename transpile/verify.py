@@ -29,7 +29,7 @@ def check_config(path: str | None) -> tuple[DeployConfig | None, list[Diagnostic
     """The deploy config (defaults when no path; the valid part when it has errors) and its problems."""
     if path is None:
         return DeployConfig(), []
-    from transpile.frontends.validation import check_model
+    from transpile.config import check_deploy
     from transpile.frontends.yaml import ParseNotes, read_yaml_file
 
     notes = ParseNotes()
@@ -37,7 +37,7 @@ def check_config(path: str | None) -> tuple[DeployConfig | None, list[Diagnostic
         data, source = read_yaml_file(path, notes=notes, empty="")
     except TranspileError as exc:
         return None, exc.diagnostics
-    checked = check_model(DeployConfig, {} if data is None else data, source)
+    checked = check_deploy({} if data is None else data, source)
     return checked.model, notes.problems + checked.diagnostics
 
 
@@ -74,6 +74,10 @@ def verify(
                 )
             )
         files = _emit(compiled, config, target, options, analysis, failed=bool(diagnostics), found=diagnostics)
+    elif compiled is not None and config is not None and analysis.sound:
+        from transpile.plan.pod_checks import pipeline_problems
+
+        diagnostics += [d for d in pipeline_problems(compiled, config) if analysis.keep(d)]
     if diagnostics or compiled is None or config is None:
         raise TranspileError(diagnostics)
     return Verified(compiled, config, files)

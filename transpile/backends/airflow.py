@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transpile.backends import kube
+from transpile.backends.airflow_pod import pod_fields
 from transpile.backends.base import EmitOptions, Refusals
 from transpile.backends.pysource import comment_text, jinja_inert, py, render
 from transpile.ir.graph import ON_FAILURE, Path
@@ -124,6 +125,7 @@ class _DagBuilder:
             ]
             if items:
                 fields.append(("tolerations", f"[{', '.join(items)}]"))
+            fields += pod_fields(settings, dict(self.plan.labels), control=step is None)
         retries = settings.retries
         if retries is not None and retries.limit:
             fields.append(("retries", py(retries.limit)))

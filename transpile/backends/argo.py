@@ -20,6 +20,7 @@ from transpile.plan.model import Plan
 
 NAME_LIMIT = 63
 CRON_NAME_LIMIT = 52
+SECURITY_ANNOTATION = "transpile.io/pod-security"  # the deploy config's `security`, when not the default
 
 
 def header(plan: Plan) -> str:
@@ -82,9 +83,12 @@ def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowT
     volumes, claims = _volumes(plan)
     labels = dict(plan.labels)
     annotations = {"transpile.io/pipeline-hash": plan.hash}
+    if plan.deploy.security != "baseline":  # the default profile needs no word; `transpile diff` reads it back
+        annotations[SECURITY_ANNOTATION] = plan.deploy.security
     if plan.description:
         annotations["workflows.argoproj.io/description"] = plan.description
     library_annotations = {**annotations, "transpile.io/part-of": plan.name}
+    pull_secrets = tuple({"name": name} for name in built.shared_secrets)
 
     def document(name: str, templates: tuple[m.Template, ...], on_exit: str | None, main: bool) -> m.WorkflowTemplate:
         if main:
@@ -94,6 +98,7 @@ def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowT
                 arguments=arguments,
                 on_exit=on_exit,
                 service_account_name=deploy.service_account,
+                image_pull_secrets=pull_secrets,
                 parallelism=deploy.parallelism,
                 ttl_strategy=m.TTLStrategy(seconds_after_completion=ttl) if ttl is not None else None,
                 workflow_metadata=m.WorkflowMetadata(labels=labels),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from transpile.backends import argo_models as m
-from transpile.backends import kube
+from transpile.backends import argo_pod, kube
 from transpile.backends.argo_models import to_data
 from transpile.backends.base import Refusals
 from transpile.ir.graph import ON_FAILURE
@@ -53,12 +53,14 @@ class Names:
 @dataclass
 class Built:
     """The built templates in output order (the entrypoint `main` first), the exit handler's name, the names
-    in use and a memo of converted data (model id -> plain data) that later passes reuse."""
+    in use, a memo of converted data (model id -> plain data) that later passes reuse, and the image pull
+    secrets of every pod."""
 
     templates: dict[str, m.Template]
     on_exit: str | None
     names: Names
     memo: dict[int, Any]
+    shared_secrets: tuple[str, ...] = ()  # image pull secrets every pod has (the workflow's field)
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ class TemplateBuilder:
         self.shapes: dict[str, str] = {}
         self.memo: dict[int, Any] = {}
         self._args: tuple[str, ...] | None = None
+        self.shared_secrets = argo_pod.shared_pull_secrets(plan)  # in the workflow's imagePullSecrets
 
     def reserve(self, base: str, owner: str) -> str:
         name = self.names.reserve(base, owner)
@@ -213,8 +216,10 @@ class TemplateBuilder:
         return self._args
 
     def container(self, image: str, settings: Settings | None, extra_args: tuple[str, ...] = ()) -> m.Container:
+        """The entrypoint's container (`settings` None: a control node's, which has no secrets)."""
         env: list[m.EnvVar] = []  # plain env values are applied by the entrypoint from the plan, never templated
-        needs = None
+        own = settings or self.plan.control
+        pod = argo_pod.container_fields(own, m.VolumeMount(name=VOLUME, mount_path=self.deploy.volume.mount_path))
         if settings is not None:
             env += [
                 m.EnvVar(
@@ -223,7 +228,7 @@ class TemplateBuilder:
                 )
                 for s in settings.secrets or ()
             ]
-            needs = resources(settings)
+        needs = resources(own)
         return m.Container(
             image=image,
             command=(self.deploy.command[0],),
@@ -231,13 +236,14 @@ class TemplateBuilder:
             working_dir=self.deploy.working_dir,
             env=tuple(env),
             resources=needs,
-            volume_mounts=(m.VolumeMount(name=VOLUME, mount_path=self.deploy.volume.mount_path),),
+            **pod,
         )
 
     def task_template(self, step: Step) -> str:
         settings = step.settings or Settings()
         image = self.refusals.require_image(settings.image, step)
         refuse_tags(self.refusals, step, settings)
+        argo_pod.refuse_tags(self.refusals, step, settings)
         signature = settings_signature(image, settings)
         if signature in self.task_templates:
             return self.task_templates[signature]
@@ -253,6 +259,7 @@ class TemplateBuilder:
                 m.Toleration(**{kube.snake(k): v for k, v in t.items()}) for t in kube.tolerations(settings)
             ),
             container=self.container(image, settings),
+            **argo_pod.template_fields(settings, self.shared_secrets),
         )
         return name
 
@@ -264,11 +271,13 @@ class TemplateBuilder:
                 self.refusals.unsupported(
                     _TAG_MESSAGE.format(what="the control nodes' image"), doc=("defaults", "image")
                 )
+            argo_pod.refuse_tags(self.refusals, None, self.plan.control)
             self.templates[name] = m.Template(
                 name=name,
                 inputs=m.Inputs(parameters=(m.Parameter(name="node"), m.Parameter(name="indices", default=""))),
                 outputs=m.Outputs(parameters=(m.Parameter(name="value", value_from=m.ValueFrom(path=CONTROL_OUT)),)),
                 container=self.container(image, None, ("--control-out", CONTROL_OUT)),
+                **argo_pod.template_fields(self.plan.control, self.shared_secrets),
             )
         return name
 
@@ -380,7 +389,7 @@ class TemplateBuilder:
         self.block_template((), self.plan.steps, _Context(nested=False, in_map=False, here=""))
         on_exit = self.exit_handler()
         templates = {name: t for name, t in self.templates.items() if t is not None}
-        return Built(templates, on_exit, self.names, self.memo)
+        return Built(templates, on_exit, self.names, self.memo, self.shared_secrets)
 
 
 def build_templates(plan: Plan, refusals: Refusals) -> Built:

@@ -126,7 +126,8 @@ class Container:
     working_dir: str | None = None
     env: tuple[EnvVar, ...] = ()
     resources: ResourceRequirements | None = None
-    volume_mounts: tuple[VolumeMount, ...] = ()
+    volume_mounts: tuple[VolumeMount | dict[str, Any], ...] = ()
+    security_context: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,10 +180,17 @@ class Template:
     name: str
     inputs: Inputs | None = None
     outputs: Outputs | None = None
+    metadata: ObjectMeta | None = None  # the pod's labels and annotations
     retry_strategy: RetryStrategy | None = None
     timeout: str | None = None
+    service_account_name: str | None = None
+    priority_class_name: str | None = None
     node_selector: dict[str, str] | None = None
     tolerations: tuple[Toleration, ...] = ()
+    affinity: dict[str, Any] | None = None
+    security_context: dict[str, Any] | None = None  # the pod's
+    volumes: tuple[dict[str, Any], ...] = ()
+    pod_spec_patch: str | None = None
     dag: DAGTemplate | None = None
     container: Container | None = None
 
@@ -232,6 +240,7 @@ class WorkflowSpec:
     arguments: Arguments | None = None
     on_exit: str | None = None
     service_account_name: str | None = None
+    image_pull_secrets: tuple[dict[str, str], ...] = ()
     parallelism: int | None = None
     ttl_strategy: TTLStrategy | None = None
     workflow_metadata: WorkflowMetadata | None = None

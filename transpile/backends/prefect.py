@@ -11,7 +11,7 @@ after `on_failure` has run. Caching is off (`cache_policy=NO_CACHE`).
 Flavours (`--flavour`): `pod` (default) runs every node as a process in the flow's own pod, whose work
 pool job template mounts the volume (the entrypoint applies each step's env from the plan); `job` runs
 every node as its own Kubernetes Job (prefect-kubernetes `KubernetesJob`) carrying image, resources,
-env, secrets, node selector, tolerations and the volume.
+env, secrets, node selector, tolerations, the pod settings and the volume.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from typing import Any
 
 from transpile.backends import kube
 from transpile.backends.base import EmitOptions, Refusals
+from transpile.backends.prefect_pod import flow_pod_variables, job_fields
 from transpile.backends.pysource import comment_text, py, render
 from transpile.backends.yaml_writer import dump_all
 from transpile.ir.graph import ON_FAILURE, Path, toposort
 from transpile.ir.names import DottedNames, short_hash, step_key
 from transpile.package_data import templates_dir
-from transpile.plan.model import Plan, Settings, Step
+from transpile.plan.model import Plan, Pod, Settings, Step
 
 FLAVOURS = ("pod", "job")
 NAME_LIMIT = 200
@@ -99,7 +100,7 @@ class _FlowBuilder:
             pod["nodeSelector"] = dict(settings.node_selector)
         if settings.tolerations:
             pod["tolerations"] = kube.tolerations(settings)
-        return pod
+        return pod | job_fields(settings)
 
     # -- the flow body ------------------------------------------------------------------------------
     def variable(self, stem: str) -> str:
@@ -242,10 +243,15 @@ class _FlowBuilder:
         variables: dict[str, Any] = {"image": self.flow_image()}
         if deploy.namespace:
             variables["namespace"] = deploy.namespace
-        if deploy.service_account:
-            variables["service_account_name"] = deploy.service_account
+        control = plan.control
+        if control.service_account or deploy.service_account:
+            variables["service_account_name"] = control.service_account or deploy.service_account
+        extra = control.pod or Pod()
         variables["volumes"] = [{"name": "store", "persistentVolumeClaim": {"claimName": volume.claim}}]
+        variables["volumes"] += list(extra.volumes)
         variables["volume_mounts"] = [{"name": "store", "mountPath": volume.mount_path}]
+        variables["volume_mounts"] += list(extra.volume_mounts)
+        variables.update(flow_pod_variables(control, self.refusals))
         document = {
             "name": f"transpile-{plan.name}",
             "prefect-version": "3.8.8",

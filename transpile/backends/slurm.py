@@ -18,6 +18,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
+from transpile.backends import slurm_pod
 from transpile.backends.base import EmitOptions, Refusals
 from transpile.ir.graph import toposort
 from transpile.ir.names import step_key
@@ -92,20 +93,29 @@ class _Script:
         settings = step.settings or Settings()
         found = []
         res = settings.resources
-        if res is not None and res.cpu is not None:
-            count = cpus(res.cpu)
+        cpu, memory = slurm_pod.allocation(settings)
+        if cpu is not None:
+            count = cpus(cpu)
             if count is None:
-                self.refusals.unsupported(f"cpu '{res.cpu}' is not a CPU quantity SLURM can read", step)
+                self.refusals.unsupported(f"cpu '{cpu}' is not a CPU quantity SLURM can read", step)
             else:
                 found.append(f"--cpus-per-task={count}")
-        if res is not None and res.memory is not None:
-            mib = megabytes(res.memory)
+        if memory is not None:
+            mib = megabytes(str(memory))
             if mib is None:
-                self.refusals.unsupported(f"memory '{res.memory}' is not a quantity SLURM can read", step)
+                self.refusals.unsupported(f"memory '{memory}' is not a quantity SLURM can read", step)
             else:
                 found.append(f"--mem={mib}M")
         if res is not None and res.gpu:
             found.append(f"--gres=gpu:{res.gpu}")
+        if res is not None and res.ephemeral_storage is not None:
+            mib = megabytes(res.ephemeral_storage)
+            if mib is None:
+                self.refusals.unsupported(
+                    f"ephemeral_storage '{res.ephemeral_storage}' is not a quantity SLURM can read", step
+                )
+            else:
+                found.append(f"--tmp={mib}M")
         minutes = time_limit(settings)
         if minutes is not None:
             found.append(f"--time={minutes}")
@@ -238,6 +248,7 @@ class SlurmBackend:
                 "volume.mount_path",
                 hint="drop `volume.mode` from the deploy config",
             )
+        slurm_pod.refuse(plan, refusals, plan.task_steps())
         script = _Script(plan, refusals)
         script.block(plan.steps, "the pipeline's steps", number=0)
         on_failure = plan.on_failure.steps if plan.on_failure is not None else {}

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from transpile.results import Run
 
 _MODULE_PREFIX = "_transpile_pipeline_"
-SETTINGS = ("image", "retries", "timeout", "resources", "env", "secrets", "node_selector", "tolerations", "catalog")
+SETTINGS: tuple[str, ...] = ("image", "retries", "timeout", "resources", "env", "secrets", "node_selector")
+SETTINGS += ("tolerations", "service_account", "pod", "catalog")
 
 
 def _caller_frame() -> FrameType | None:
@@ -180,6 +181,8 @@ class Steps:
         secrets: Sequence[Mapping[str, str]] | None = None,
         node_selector: Mapping[str, str] | None = None,
         tolerations: Sequence[Mapping[str, Any]] | None = None,
+        service_account: str | None = None,
+        pod: Mapping[str, Any] | None = None,
         catalog: Mapping[str, str | Sequence[str]] | None = None,
     ) -> StepRef:
         """A step calling `module:function` (or the function itself) with arguments bound by name.
@@ -189,6 +192,7 @@ class Steps:
         body: dict[str, Any] = {"python": _python_ref(target, self._record, name)}
         settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
+        settings.update(service_account=service_account, pod=pod)
         return self._task(name, body, needs, returns, settings)
 
     def shell(
@@ -206,12 +210,15 @@ class Steps:
         secrets: Sequence[Mapping[str, str]] | None = None,
         node_selector: Mapping[str, str] | None = None,
         tolerations: Sequence[Mapping[str, Any]] | None = None,
+        service_account: str | None = None,
+        pod: Mapping[str, Any] | None = None,
         catalog: Mapping[str, str | Sequence[str]] | None = None,
     ) -> StepRef:
         """A step running `command` with bash; values arrive as environment variables, and each name in
         `returns` is read from the file `$TRANSPILE_RETURNS/<name>`."""
         settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
+        settings.update(service_account=service_account, pod=pod)
         return self._task(name, {"shell": command}, needs, returns, settings)
 
     def stub(self, name: str, *, needs: Needs = None) -> StepRef:

@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from transpile.errors import Diagnostic, TranspileError, did_you_mean
+from transpile.ir.kube_schema import HINT
+from transpile.ir.pod import misplaced_hint
 from transpile.ir.source import DocPath, SourceMap
 
 M = TypeVar("M", bound=BaseModel)
@@ -295,9 +297,11 @@ def _diagnostics(model: type[BaseModel], data: Any, exc: ValidationError, source
             hint = did_you_mean(key, allowed)
             if key in ("cpu", "memory", "gpu") and "resources" in allowed:
                 hint = f"put it under `resources:` (resources: {{{key}: ...}})"
+            hint = misplaced_hint(key, allowed) or hint
             span = source.span(path, key=True)
         else:
             message = _message(error, path)
+            hint = (error.get("ctx") or {}).get(HINT)
             span = source.span(path, key=bool(loc) and loc[-1] == "[key]")
         if path in seen:
             continue

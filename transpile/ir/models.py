@@ -10,10 +10,20 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from transpile.ir import rules
 from transpile.ir.cron import check_cron
+from transpile.ir.pod import Pod
 from transpile.ir.shape import StepShape
 
 FORMAT_VERSION = 1
@@ -102,8 +112,16 @@ def _retries_short_form(value: Any) -> Any:
 RetriesField = Annotated[Retries, BeforeValidator(_retries_short_form)]
 
 
+class Limits(_Model):
+    """The most a step's container may use (Kubernetes limits)."""
+
+    cpu: Annotated[str | int | float, _quantity("cpu")] | None = Field(None, description="CPU limit (2, 1500m).")
+    memory: Annotated[str, _quantity("memory")] | None = Field(None, description="Memory limit (4Gi).")
+    ephemeral_storage: Annotated[str, _quantity("storage")] | None = Field(None, description="Local disk limit (10Gi).")
+
+
 class Resources(_Model):
-    """Compute requested by a task step."""
+    """Compute requested by a task step, and its limits."""
 
     cpu: Annotated[str | int | float, _quantity("cpu")] | None = Field(
         None, description="CPU, as Kubernetes quantity (500m, 2)."
@@ -112,6 +130,18 @@ class Resources(_Model):
         None, description="Memory, as Kubernetes quantity (1Gi)."
     )
     gpu: Count | None = Field(None, description="Number of GPUs (nvidia.com/gpu).")
+    ephemeral_storage: Annotated[str, _quantity("storage")] | None = Field(
+        None, description="Local disk requested (ephemeral-storage: 1Gi)."
+    )
+    limits: Limits | None = Field(None, description="Limits: {cpu, memory, ephemeral_storage}.")
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        from transpile.ir.kube_rules import request_within_limit
+
+        for name in ("cpu", "memory", "ephemeral_storage"):
+            request_within_limit(name, getattr(self, name), getattr(self.limits, name, None))
+        return self
 
 
 class Secret(_Model):
@@ -143,6 +173,10 @@ class Settings(_Model):
     secrets: tuple[Secret, ...] | None = None
     node_selector: dict[LabelKey, str] | None = None
     tolerations: tuple[Toleration, ...] | None = None
+    service_account: (
+        Annotated[str, AfterValidator(lambda v: rules.check_dns_subdomain(v, "service account name"))] | None
+    ) = Field(None, description="Kubernetes service account of the step's pod (default: the deploy config's).")
+    pod: Pod | None = Field(None, description="Kubernetes pod settings, written as Kubernetes writes them (camelCase).")
 
     @field_validator("env")
     @classmethod

@@ -1,15 +1,17 @@
 """Fold `defaults` into every task step, so backends read one resolved value per setting.
 
-Mappings merge key by key (env, node_selector, resources: the step wins per key); lists and scalars
-(image, retries, timeout, secrets, tolerations) are replaced wholesale by the step's own value.
+Mappings merge key by key (env, node_selector, resources and its limits: the step wins per key); lists
+and scalars (image, retries, timeout, secrets, tolerations, service_account) are replaced wholesale by the
+step's own value. `pod` merges field by field (`transpile.ir.pod.merge`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from transpile.ir import pod
 from transpile.ir.graph import ON_FAILURE, Path, walk
-from transpile.ir.models import SETTING_FIELDS, Block, Pipeline, Settings, Step
+from transpile.ir.models import SETTING_FIELDS, Block, Pipeline, Resources, Settings, Step
 
 _MERGED_DICTS = ("env", "node_selector")
 
@@ -23,11 +25,22 @@ def merge_settings(base: Settings, step: Settings) -> dict[str, Any]:
         if name in _MERGED_DICTS and own is not None and default is not None:
             update[name] = {**default, **own}
         elif name == "resources" and own is not None and default is not None:
-            fields = default.model_dump(exclude_none=True) | own.model_dump(exclude_none=True)
-            update[name] = default.model_copy(update=fields)
+            update[name] = merge_resources(default, own)
+        elif name == "pod":
+            update[name] = pod.merge(default, own)
         else:
             update[name] = own if own is not None else default
     return update
+
+
+def merge_resources(base: Resources, over: Resources) -> Resources:
+    """Resources key by key, their limits too (the step's value wins)."""
+    fields = base.model_dump(exclude_none=True) | over.model_dump(exclude_none=True)
+    fields["limits"] = over.limits or base.limits
+    if base.limits is not None and over.limits is not None:
+        limits = base.limits.model_dump(exclude_none=True) | over.limits.model_dump(exclude_none=True)
+        fields["limits"] = base.limits.model_copy(update=limits)
+    return base.model_copy(update=fields)  # not validated again: pod_checks reports a request above its limit
 
 
 def rebuild_composite(step: Step, children: dict[Path, Step], path: Path) -> Step:

@@ -1,7 +1,8 @@
 """Lower a compiled pipeline (resolved IR) and a deploy config into the execution plan, once.
 
 Every rule that belongs to the pipeline rather than to an engine is applied here: the image fallback
-from the deploy config, the managed-by labels, node ids and Kubernetes-safe keys, the nodes a pod runs.
+from the deploy config, the deploy config's `pod` section under the pipeline's and what its Pod Security
+profile requires, the managed-by labels, node ids and Kubernetes-safe keys, the nodes a pod runs.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from transpile.ir import pod as ir_pod
+from transpile.ir import pod_security
 from transpile.ir.graph import ON_FAILURE, child_block_path
 from transpile.ir.names import node_id, step_key
 from transpile.plan import model as p
@@ -19,14 +22,47 @@ if TYPE_CHECKING:
     from transpile.ir import models as ir
 
 
-def _settings(step: ir.Settings, image_fallback: str | None) -> p.Settings:
+def _resources(resources: ir.Resources | None) -> p.Resources | None:
+    if resources is None:
+        return None
+    limits = resources.limits
+    return p.Resources(
+        resources.cpu,
+        resources.memory,
+        resources.gpu,
+        resources.ephemeral_storage,
+        p.Limits(limits.cpu, limits.memory, limits.ephemeral_storage) if limits else None,
+    )
+
+
+def plan_pod(section: ir_pod.Pod | None, security: str) -> p.Pod | None:
+    """A resolved `pod:` section as the plan holds it, completed for the Pod Security profile."""
+    if section is None and security != "restricted":
+        return None  # nothing written, nothing to add (most steps)
+    data = pod_security.complete(section.data() if section is not None else {}, security)
+    if not data:
+        return None
+    return p.Pod(
+        image_pull_secrets=tuple(ref["name"] for ref in data.get("imagePullSecrets", ())),
+        security_context=data.get("securityContext"),
+        container_security_context=data.get("containerSecurityContext"),
+        labels=data.get("labels"),
+        annotations=data.get("annotations"),
+        affinity=data.get("affinity"),
+        topology_spread_constraints=tuple(data.get("topologySpreadConstraints", ())),
+        priority_class_name=data.get("priorityClassName"),
+        volumes=tuple(data.get("volumes", ())),
+        volume_mounts=tuple(data.get("volumeMounts", ())),
+    )
+
+
+def _settings(step: ir.Settings, image_fallback: str | None, deploy: DeployConfig) -> p.Settings:
     retries = step.retries
-    resources = step.resources
     return p.Settings(
         image=step.image or image_fallback,
         retries=p.Retries(retries.limit, retries.backoff, retries.factor, retries.max_backoff) if retries else None,
         timeout=step.timeout,
-        resources=p.Resources(resources.cpu, resources.memory, resources.gpu) if resources else None,
+        resources=_resources(step.resources),
         env=dict(step.env) if step.env is not None else None,
         secrets=tuple(p.SecretRef(s.secret, s.key, s.env) for s in step.secrets) if step.secrets is not None else None,
         node_selector=dict(step.node_selector) if step.node_selector is not None else None,
@@ -35,12 +71,15 @@ def _settings(step: ir.Settings, image_fallback: str | None) -> p.Settings:
         )
         if step.tolerations is not None
         else None,
+        service_account=step.service_account,
+        pod=plan_pod(ir_pod.merge(deploy.pod, step.pod), deploy.security),
     )
 
 
 class _Lowering:
-    def __init__(self, image_fallback: str | None):
+    def __init__(self, image_fallback: str | None, deploy: DeployConfig):
         self.image_fallback = image_fallback
+        self.deploy = deploy
         self.nodes: dict[str, p.Node] = {}
 
     def block(self, path: tuple[str, ...], steps: Mapping[str, ir.Step], maps: tuple[str, ...]) -> dict[str, p.Step]:
@@ -57,7 +96,7 @@ class _Lowering:
             fields["python"], fields["shell"], fields["stub"] = step.python, step.shell, step.stub
             if step.catalog is not None:
                 fields["catalog"] = p.Catalog(tuple(step.catalog.get), tuple(step.catalog.put))
-            fields["settings"] = _settings(step, self.image_fallback)
+            fields["settings"] = _settings(step, self.image_fallback, self.deploy)
         elif step.map is not None:
             self.nodes[ident] = p.Node(ident, "fan_out", path, block, maps, after)
             body = self.block(child_block_path(path, ""), step.map.steps, maps + (ident,))
@@ -105,6 +144,8 @@ def _deploy(compiled: Compiled, config: DeployConfig) -> p.Deploy:
         ttl=config.ttl,
         slurm=_slurm(config),
         max_object_bytes=config.split.max_object_bytes,
+        security=config.security,
+        pod=plan_pod(config.pod, "privileged"),
     )
 
 
@@ -122,7 +163,7 @@ def lower(compiled: Compiled, config: DeployConfig | None = None) -> p.Plan:
 
         config = DeployConfig()
     pipeline = compiled.pipeline
-    lowering = _Lowering(config.image)
+    lowering = _Lowering(config.image, config)
     steps = lowering.block((), pipeline.steps, ())
     on_failure = None
     if pipeline.on_failure is not None:
@@ -140,6 +181,11 @@ def lower(compiled: Compiled, config: DeployConfig | None = None) -> p.Plan:
         description=pipeline.description,
         on_failure=on_failure,
         schedule=p.Schedule(schedule.cron, schedule.timezone, schedule.concurrency_policy) if schedule else None,
-        control=p.Settings(image=pipeline.defaults.image or config.image),
+        control=p.Settings(
+            image=pipeline.defaults.image or config.image,
+            resources=_resources(config.control_resources),
+            service_account=pipeline.defaults.service_account,
+            pod=plan_pod(ir_pod.merge(config.pod, pipeline.defaults.pod), config.security),
+        ),
         labels=labels,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 
 TASK_KINDS = ("python", "shell", "stub")
 ROLES = ("task", "fan_out", "select")
@@ -38,12 +38,23 @@ class Retries:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """The most a container may use, as Kubernetes quantities."""
+
+    cpu: str | int | float | None = None
+    memory: str | None = None
+    ephemeral_storage: str | None = None
+
+
+@dataclass(frozen=True)
 class Resources:
-    """CPU and memory as Kubernetes quantities, and a GPU count."""
+    """CPU, memory and local disk requested as Kubernetes quantities, a GPU count, and the limits."""
 
     cpu: str | int | float | None = None
     memory: str | None = None
     gpu: int | None = None
+    ephemeral_storage: str | None = None
+    limits: Limits | None = None
 
 
 @dataclass(frozen=True)
@@ -67,8 +78,27 @@ class Toleration:
 
 
 @dataclass(frozen=True)
+class Pod:
+    """A pod's Kubernetes settings, resolved (deploy config, then `defaults`, then the step) and completed for
+    the deploy config's Pod Security profile. Kubernetes objects are JSON as Kubernetes writes them (camelCase),
+    passed to the engines as they are; `image_pull_secrets` holds the secrets' names."""
+
+    image_pull_secrets: tuple[str, ...] = ()
+    security_context: dict[str, Any] | None = None
+    container_security_context: dict[str, Any] | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    affinity: dict[str, Any] | None = None
+    topology_spread_constraints: tuple[dict[str, Any], ...] = ()
+    priority_class_name: str | None = None
+    volumes: tuple[dict[str, Any], ...] = ()
+    volume_mounts: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
-    """A task's resolved settings (and, with only `image`, a control node's)."""
+    """A task's resolved settings (and, with `image`, `resources`, `service_account` and `pod`, a control
+    node's)."""
 
     image: str | None = None
     retries: Retries | None = None
@@ -78,6 +108,8 @@ class Settings:
     secrets: tuple[SecretRef, ...] | None = None
     node_selector: dict[str, str] | None = None
     tolerations: tuple[Toleration, ...] | None = None
+    service_account: str | None = None  # None: the deploy config's
+    pod: Pod | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +254,8 @@ class Deploy:
     ttl: int | None = None
     slurm: dict[str, Any] | None = None
     max_object_bytes: int | None = None  # split.max_object_bytes (None: the backend's default)
+    security: str = "baseline"  # the Pod Security Standards profile every pod passes
+    pod: Pod | None = None  # the deploy config's own `pod` section (already layered into every pod's settings)
 
 
 @dataclass(frozen=True)
@@ -244,3 +278,15 @@ class Plan:
     @property
     def short_hash(self) -> str:
         return self.hash[:12]
+
+    def task_steps(self) -> list[Step]:
+        """Every task step, on_failure's included, parents' blocks in declaration order."""
+        found: list[Step] = []
+        stack = [self.on_failure.steps] if self.on_failure is not None else []
+        stack.append(self.steps)
+        while stack:
+            for step in stack.pop().values():
+                if step.is_task:
+                    found.append(step)
+                stack.extend(steps for _, steps in reversed(step.blocks()))
+        return found

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from transpile.backends.argo import SECURITY_ANNOTATION
+from transpile.review.pod_facts import from_template, resources_extra
 from transpile.review.summary import (
     StepFacts,
     Summary,
@@ -49,7 +51,7 @@ def from_spec(documents: list[dict[str, Any]]) -> Summary:
     if main is None:
         raise SpecError("no WorkflowTemplate with an entrypoint")
     home = main["metadata"]["name"]
-    reader = _Reader(library)
+    reader = _Reader(library, main["spec"].get("imagePullSecrets") or [])
     reader.block(reader.template(home, main["spec"]["entrypoint"]), home, "", partial=False)
     if main["spec"].get("onExit"):
         reader.block(reader.template(home, main["spec"]["onExit"]), home, "", partial=False)
@@ -58,7 +60,9 @@ def from_spec(documents: list[dict[str, Any]]) -> Summary:
         name=home,
         hash=annotations.get("transpile.io/pipeline-hash"),
         pipeline_file=reader.pipeline_file,
-        facts=_pipeline_facts(main, cron, reader.container) | clean({"control image": reader.control_image}),
+        facts=_pipeline_facts(main, cron, reader.container)
+        | clean({"control image": reader.control_image})
+        | reader.control_facts,
         steps=reader.steps,
         from_spec=True,
     )
@@ -70,12 +74,14 @@ def _is_control(template: dict) -> bool:
 
 
 class _Reader:
-    def __init__(self, library: dict[str, dict[str, dict]]):
+    def __init__(self, library: dict[str, dict[str, dict]], secrets: list[dict[str, str]]):
         self.library = library
+        self.secrets = secrets  # the workflow's imagePullSecrets: of every pod without its own
         self.steps: dict[str, StepFacts] = {}
         self.pipeline_file: str | None = None
         self.container: dict | None = None  # one task container, for the pipeline-wide facts
         self.control_image: str | None = None
+        self.control_facts: dict[str, str] = {}
 
     def template(self, document: str, name: str) -> dict:
         try:
@@ -126,7 +132,7 @@ class _Reader:
             prefix = self.argument(task, "prefix", place)
             if "container" in target and node is not None and not _is_control(target):
                 ids[task["name"]] = node
-                self.steps[node] = StepFacts("task", (), _task_facts(target))
+                self.steps[node] = StepFacts("task", (), _task_facts(target) | from_template(target, self.secrets))
                 self.note_container(target)
             elif "dag" in target and prefix not in (None, place):
                 ids[task["name"]] = prefix
@@ -148,6 +154,8 @@ class _Reader:
         for task, target, _ in tasks:
             if task["name"] in controls:
                 self.control_image = target["container"].get("image")
+                facts = from_template(target, self.secrets)
+                self.control_facts = {f"control {key}": value for key, value in facts.items()}
         loops = [(task, target, there) for task, target, there in tasks if "withParam" in task]
         guarded = [
             (task, target, there)
@@ -187,7 +195,14 @@ def _task_facts(template: dict) -> dict[str, str]:
     return clean(
         {
             "image": container.get("image"),
-            "resources": resources_fact(requests.get("cpu"), requests.get("memory"), limits.get("nvidia.com/gpu")),
+            "resources": (
+                (resources_fact(requests.get("cpu"), requests.get("memory"), limits.get("nvidia.com/gpu")) or "")
+                + resources_extra(
+                    requests.get("ephemeral-storage"),
+                    {k: limits.get(k) for k in ("cpu", "memory", "ephemeral-storage")},
+                )
+            ).strip()
+            or None,
             "retries": retries_fact(
                 strategy.get("limit"), backoff.get("duration"), backoff.get("factor"), backoff.get("cap")
             ),
@@ -239,6 +254,7 @@ def _pipeline_facts(main: dict, cron: dict | None, container: dict | None) -> di
         "volume": volume,
         "command": " ".join(command) or None,
         "working dir": container.get("workingDir"),
+        "security": annotations.get(SECURITY_ANNOTATION),
     }
     parameters = (spec.get("arguments") or {}).get("parameters") or []
     facts |= {f"parameter {p['name']}": str(p.get("value", "")) for p in parameters}

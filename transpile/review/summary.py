@@ -15,11 +15,13 @@ from typing import Any
 
 from transpile.ir.names import node_id
 from transpile.plan import model as p
+from transpile.review import pod_facts
 
 # Step facts a compiled spec shows (from its container templates and composite DAGs). Env values are not
 # among them: the entrypoint applies them from the plan, so no user string meets Argo's templating.
 SPEC_STEP_FACTS = frozenset(
     ["image", "resources", "retries", "timeout", "secrets", "node selector", "tolerations", "cases"]
+    + ["service account", *pod_facts.FIELDS]
 )
 PLAN_STEP_FACTS = SPEC_STEP_FACTS | {"env", "command", "returns", "catalog", "over", "as", "on"}
 # The order facts are reported in (a pipeline's `parameter NAME` facts come after `schedule`).
@@ -36,6 +38,8 @@ ORDER = {
             "secrets",
             "node selector",
             "tolerations",
+            "service account",
+            *pod_facts.FIELDS,
             "returns",
             "catalog",
             "over",
@@ -53,6 +57,9 @@ ORDER = {
             "labels",
             "volume",
             "control image",
+            *(f"control {key}" for key in pod_facts.FIELDS),
+            "control service account",
+            "security",
             "working dir",
         ]
     )
@@ -132,7 +139,7 @@ def _task_facts(step: p.Step) -> dict[str, str]:
     facts: dict[str, str | None] = {
         "command": command,
         "image": settings.image,
-        "resources": resources_fact(res.cpu, res.memory, res.gpu) if res else None,
+        "resources": _resources(res) if res else None,
         "retries": retries_fact(
             retries.limit,
             f"{retries.backoff}s" if retries.backoff else None,
@@ -147,10 +154,17 @@ def _task_facts(step: p.Step) -> dict[str, str]:
         "node selector": pairs(settings.node_selector),
         "tolerations": compact(_toleration(t) for t in settings.tolerations or ()),
         "returns": ", ".join(step.returns) or None,
-    }
+    } | pod_facts.from_settings(settings)
     if step.catalog is not None:
         facts["catalog"] = f"get [{', '.join(step.catalog.get)}] put [{', '.join(step.catalog.put)}]"
     return clean(facts)
+
+
+def _resources(res: p.Resources) -> str | None:
+    limits = res.limits or p.Limits()
+    caps = {"cpu": limits.cpu, "memory": limits.memory, "ephemeral-storage": limits.ephemeral_storage}
+    extra = pod_facts.resources_extra(res.ephemeral_storage, caps)
+    return ((resources_fact(res.cpu, res.memory, res.gpu) or "") + extra).strip() or None
 
 
 def _toleration(t: p.Toleration) -> dict[str, Any]:
@@ -219,7 +233,10 @@ def pipeline_facts(plan: p.Plan) -> dict[str, str]:
         "command": " ".join(deploy.command),
         "working dir": deploy.working_dir,
         "control image": plan.control.image if any(n.role != "task" for n in plan.nodes.values()) else None,
+        "security": deploy.security if deploy.security != "baseline" else None,
     }
+    if any(n.role != "task" for n in plan.nodes.values()):
+        facts |= {f"control {k}": v for k, v in pod_facts.from_settings(plan.control).items()}
     facts |= {f"parameter {k}": parameter_value(v) for k, v in plan.parameters.items()}
     return clean(facts)
 

@@ -92,6 +92,14 @@ def job_manifest(
     if job.service_account:
         pod_spec["serviceAccountName"] = job.service_account
     pod_spec.update({k: pod[k] for k in ("nodeSelector", "tolerations") if pod.get(k)})
+    # the pod settings, as the flow file holds them (transpile.backends.prefect_pod.job_fields)
+    container.update(pod.get("container", {}))
+    container["volumeMounts"] += pod.get("volumeMounts", [])
+    volumes += pod.get("volumes", [])
+    pod_spec.update(pod.get("spec", {}))
+    metadata = {"labels": {**job.labels, **pod.get("labels", {})}}
+    if pod.get("annotations"):
+        metadata["annotations"] = dict(pod["annotations"])
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -99,7 +107,7 @@ def job_manifest(
         "spec": {
             "backoffLimit": 0,
             "ttlSecondsAfterFinished": 3600,
-            "template": {"metadata": {"labels": dict(job.labels)}, "spec": pod_spec},
+            "template": {"metadata": metadata, "spec": pod_spec},
         },
     }
 

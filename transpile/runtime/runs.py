@@ -78,6 +78,7 @@ def start_run(
     Raises TranspileError for bad input. The one entry point of `transpile run` and of the Python API's
     `transpile.run`; it leaves no signal handler or lock behind."""
     from transpile.errors import Diagnostic, TranspileError
+    from transpile.plan.notes import kubernetes_only
     from transpile.plan.params import ParameterError
     from transpile.runtime.lease import Lease, LeaseHeld
     from transpile.runtime.loader import load_pipeline
@@ -95,6 +96,9 @@ def start_run(
     except ValueError as exc:
         raise refuse(str(exc)) from None
     loaded = load_pipeline(pipeline, store)
+    note = kubernetes_only(loaded.plan)
+    if note:
+        print(note, file=out)
     if resume:
         if run_id_problem(resume):
             raise refuse(run_id_problem(resume))
