@@ -229,7 +229,7 @@ def test_compile_gives_the_cli_files_and_report(tmp_path, monkeypatch):
     files = transpile.compile("samples/etl.py", "argo")
     assert list(files) == ["etl-daily.yaml"]
     assert files["etl-daily.yaml"] == run_cli("compile", "samples/etl.py").stdout
-    from transpile.frontends.python import load_flow
+    from transpile.frontends.python_loader import load_flow
 
     flow, _ = load_flow("samples/etl.py")
     assert flow.compile("argo") == files  # a Flow object: the same files, loaded by pods from the same file

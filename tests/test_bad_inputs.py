@@ -51,7 +51,7 @@ CASES = [
     Case("top-list", "- a\n- b\n", 1, 1, "expected a mapping at the top of the file, got a list"),
     Case("top-scalar", "hello\n", 1, 1, "got a string"),
     Case("unclosed-flow", H + "  a: {shell: echo\n", 4, 1, "while parsing a flow mapping (never closed)"),
-    Case("tab-indent", H + "\ta: {shell: echo}\n", 4, 1, "cannot parse YAML"),
+    Case("tab-indent", H + "\ta: {shell: echo}\n", 4, 1, "a tab character here: YAML indents with spaces only"),
     Case("bad-indent", "name: p\n  steps: {a: {stub: true}}\n", 2, 1, "cannot parse YAML"),
     Case("unclosed-quote", H + "  a: {shell: 'echo}\n", 4, 1, "cannot parse YAML"),
     Case("undefined-alias", H + "  a: *nothing\n", 4, 1, "cannot parse YAML"),

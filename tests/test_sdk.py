@@ -44,12 +44,17 @@ def refused(result, line: int, *messages: str, count: int = 1) -> None:
     ],
 )
 def test_parameter_values_must_be_json(tmp_path, value, message):
-    result = compile_py(tmp_path, f"flow = Flow('p', parameters={{'x': {value}}}, defaults={{'image': 'i'}})\n")
+    result = compile_py(
+        tmp_path, f"flow = Flow('p', parameters={{'x': {value}}}, defaults={{'image': 'i'}})\nflow.stub('a')\n"
+    )
     refused(result, 4, message)
 
 
 def test_a_date_gets_a_hint_with_its_text(tmp_path):
-    result = compile_py(tmp_path, "flow = Flow('p', parameters={'day': datetime.date(2026, 1, 2)})\n")
+    result = compile_py(
+        tmp_path,
+        "flow = Flow('p', parameters={'day': datetime.date(2026, 1, 2)}, defaults={'image': 'i'})\nflow.stub('a')\n",
+    )
     refused(result, 4, "help: write it as a string, e.g. '2026-01-02'")
 
 

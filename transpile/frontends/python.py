@@ -14,17 +14,14 @@ A single string where a list of names is expected (`returns`, `needs`, `catalog`
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import re
+import inspect
 import sys
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from transpile.errors import Diagnostic, Span, TranspileError, did_you_mean
+from transpile.errors import Diagnostic, Span
 from transpile.frontends.plain import Problem, plain_json
 from transpile.ir.source import DocPath, SourceMap
 
@@ -64,27 +61,71 @@ class _Record:
     def __init__(self) -> None:
         self.sources: dict[DocPath, Span] = {}
         self.problems: list[Diagnostic] = []
+        self.tainted: list[DocPath] = []  # steps with problems here: later stages do not repeat them
 
-    def problem(self, message: str, step: str | None = None, hint: str | None = None) -> None:
+    def problem(self, message: str, step: str | None = None, hint: str | None = None, doc: DocPath = ()) -> None:
         self.problems.append(Diagnostic(message, _caller_span(), step=step, hint=hint))
+        if doc:
+            self.tainted.append(doc)
+
+    def unknown_keywords(
+        self, unknown: Mapping[str, Any], allowed: Sequence[str], step: str | None, doc: DocPath
+    ) -> None:
+        """A keyword argument the call does not take, with a suggestion (`retry=` -> `retries`)."""
+        from transpile.frontends.python_loader import suggest
+
+        for word in unknown:
+            self.problem(f"unexpected keyword argument '{word}'", step, suggest(word, allowed), doc)
 
 
-def _plain(value: Any, where: str, record: _Record, step: str | None = None) -> Any:
+def _plain(value: Any, where: str, record: _Record, step: str | None = None, doc: DocPath = ()) -> Any:
     """`value` as plain JSON data; what is not JSON is a problem located at the caller's line."""
     problems: list[Problem] = []
     data = plain_json(value, where, problems)
     for message, hint in problems:
-        record.problem(message, step, hint)
+        record.problem(message, step, hint, doc)
     return data
 
 
-def _names(value: Any) -> list[Any]:
-    """A list of names; a single string is one name (not its characters)."""
+def _names(value: Any, what: str, record: _Record, step: str | None, doc: DocPath) -> list[Any]:
+    """A list of names (`needs` also takes step handles); a single string is one name (not its characters).
+    Anything else is a problem at the caller's line, not a TypeError in the user's module."""
     if value is None:
         return []
     if isinstance(value, (str, StepRef)):
         value = [value]
-    return [n.name if isinstance(n, StepRef) else n for n in value]
+    if not isinstance(value, (list, tuple)):
+        record.problem(f"{what}: {_kind(value)} is not {_ONE_OR_MORE[what]}", step, _NAME_HINTS[what], doc)
+        return []
+    names = []
+    for item in value:
+        if isinstance(item, StepRef) and what == "needs":
+            names.append(item.name)
+        elif isinstance(item, str):
+            names.append(item)
+        else:
+            record.problem(f"{what}: {_kind(item)} is not {_ONE[what]}", step, _NAME_HINTS[what], doc)
+    return names
+
+
+_ONE = {"needs": "a step", "returns": "a name", "glob": "a file pattern"}
+_ONE_OR_MORE = {"needs": "a step or a list of steps", "returns": "a name or a list of names", "glob": "a pattern"}
+_NAME_HINTS = {
+    "needs": "give a step's handle (what flow.python(...) returns) or its name, or a list of them",
+    "returns": "give a name (returns='rows') or a list of names",
+    "glob": "give a pattern or a list of patterns",
+}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Flow):
+        return "the Flow itself"
+    if isinstance(value, Steps) and not isinstance(value, StepRef):
+        return "a branch or case block (not a step)"
+    if callable(value):
+        return f"the function {getattr(value, '__qualname__', repr(value))}"
+    name = type(value).__name__
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name} ({value!r:.40})"
 
 
 class StepRef:
@@ -103,18 +144,34 @@ Needs: TypeAlias = "StepRef | str | Sequence[StepRef | str] | None"
 Names: TypeAlias = "str | Sequence[str] | None"
 
 
-def _python_ref(target: str | Callable[..., Any], record: _Record, step: str) -> str:
+def _python_ref(target: str | Callable[..., Any], record: _Record, step: str, doc: DocPath) -> str:
     """`module:qualname` of a step function; a function a pod cannot import is a located problem."""
     if isinstance(target, str):
         return target
     module = str(getattr(target, "__module__", None) or "?")
     qualname = str(getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target)))
     reference = f"{module}:{qualname}"
-    if "<locals>" in qualname or "<lambda>" in qualname:
+    if inspect.ismethod(target) and not inspect.isclass(target.__self__):
+        record.problem(
+            f"'{qualname}' is a method bound to an instance; a pod imports the function by name and would call "
+            "it without that instance",
+            step,
+            "use a function at the top level of a module (a staticmethod or classmethod works too)",
+            doc,
+        )
+    elif not (inspect.isfunction(target) or inspect.ismethod(target) or inspect.isbuiltin(target)):
+        record.problem(
+            f"{_kind(target)} is not a function; pods import step functions by name",
+            step,
+            "give a function defined at the top level of a module, or its 'module:function' name",
+            doc,
+        )
+    elif "<locals>" in qualname or "<lambda>" in qualname:
         record.problem(
             f"'{qualname}' is a nested function or a lambda, which pods cannot import",
             step,
             "define the function at the top level of an importable module",
+            doc,
         )
     elif module.startswith(_MODULE_PREFIX):
         record.problem(
@@ -122,14 +179,27 @@ def _python_ref(target: str | Callable[..., Any], record: _Record, step: str) ->
             "and cannot import the pipeline file as one",
             step,
             "move the function into an importable module (e.g. steps.py beside the pipeline) and import it from there",
+            doc,
         )
     elif module == "__main__":
         record.problem(
             f"function '{qualname}' is defined in the script being run (__main__), which pods cannot import",
             step,
             "move the function into an importable module and import it from there",
+            doc,
         )
     return reference
+
+
+# The keyword arguments of each builder call, by the kind of step it adds (for did-you-mean hints).
+_KEYWORDS = {
+    "python": (*SETTINGS, "needs", "returns"),
+    "shell": (*SETTINGS, "needs", "returns"),
+    "stub": ("needs",),
+    "map": ("over", "as_", "needs"),
+    "parallel": ("needs",),
+    "switch": ("on", "needs"),
+}
 
 
 class Steps:
@@ -140,9 +210,12 @@ class Steps:
         self._record = record
         self._steps: dict[str, Any] = {}
 
-    def _add(self, name: str, body: dict[str, Any], needs: Needs) -> dict[str, Any]:
+    def _add(self, name: str, body: dict[str, Any], needs: Needs, unknown: Mapping[str, Any] = {}) -> dict[str, Any]:
+        doc = self._doc_path + (name,)
+        allowed = _KEYWORDS.get(next(iter(body), ""), ("needs",))
+        self._record.unknown_keywords(unknown, allowed, str(name), doc)
         data: dict[str, Any] = {}
-        wanted = _names(needs)
+        wanted = _names(needs, "needs", self._record, str(name), doc)
         if wanted:
             data["needs"] = wanted
         data.update(body)
@@ -153,17 +226,26 @@ class Steps:
         sources[self._doc_path + (name,)] = _caller_span()
         return data
 
-    def _task(self, name: str, body: dict[str, Any], needs: Needs, returns: Names, settings: dict[str, Any]) -> StepRef:
-        names = _names(returns)
+    def _task(
+        self,
+        name: str,
+        body: dict[str, Any],
+        needs: Needs,
+        returns: Names,
+        settings: dict[str, Any],
+        unknown: Mapping[str, Any],
+    ) -> StepRef:
+        doc = self._doc_path + (name,)
+        names = _names(returns, "returns", self._record, str(name), doc)
         if names:
             body["returns"] = names
         for key, value in settings.items():
             if value is None:
                 continue
             if key == "catalog" and isinstance(value, Mapping):
-                value = {k: _names(v) if isinstance(v, str) else v for k, v in value.items()}
-            body[key] = _plain(value, key, self._record, name)
-        return StepRef(name, self._add(name, body, needs))
+                value = {k: _names(v, "glob", self._record, str(name), doc) for k, v in value.items()}
+            body[key] = _plain(value, key, self._record, name, doc)
+        return StepRef(name, self._add(name, body, needs, unknown))
 
     def python(
         self,
@@ -181,15 +263,16 @@ class Steps:
         node_selector: Mapping[str, str] | None = None,
         tolerations: Sequence[Mapping[str, Any]] | None = None,
         catalog: Mapping[str, str | Sequence[str]] | None = None,
+        **unknown: Any,
     ) -> StepRef:
         """A step calling `module:function` (or the function itself) with arguments bound by name.
 
         `returns` names the return value (one name) or the items of the returned tuple (several).
         """
-        body: dict[str, Any] = {"python": _python_ref(target, self._record, name)}
+        body: dict[str, Any] = {"python": _python_ref(target, self._record, name, self._doc_path + (name,))}
         settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
-        return self._task(name, body, needs, returns, settings)
+        return self._task(name, body, needs, returns, settings, unknown)
 
     def shell(
         self,
@@ -207,33 +290,34 @@ class Steps:
         node_selector: Mapping[str, str] | None = None,
         tolerations: Sequence[Mapping[str, Any]] | None = None,
         catalog: Mapping[str, str | Sequence[str]] | None = None,
+        **unknown: Any,
     ) -> StepRef:
         """A step running `command` with bash; values arrive as environment variables, and each name in
         `returns` is read from the file `$TRANSPILE_RETURNS/<name>`."""
         settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
-        return self._task(name, {"shell": command}, needs, returns, settings)
+        return self._task(name, {"shell": command}, needs, returns, settings, unknown)
 
-    def stub(self, name: str, *, needs: Needs = None) -> StepRef:
+    def stub(self, name: str, *, needs: Needs = None, **unknown: Any) -> StepRef:
         """A placeholder step that does nothing."""
-        return StepRef(name, self._add(name, {"stub": True}, needs))
+        return StepRef(name, self._add(name, {"stub": True}, needs, unknown))
 
-    def map(self, name: str, *, over: str, as_: str, needs: Needs = None) -> MapRef:
+    def map(self, name: str, *, over: str, as_: str, needs: Needs = None, **unknown: Any) -> MapRef:
         """A runtime fan-out: add steps to the returned block; they run once per item of `over`."""
         ref = MapRef(name, self._doc_path + (name, "map", "steps"), self._record)
-        ref.data = self._add(name, {"map": {"over": over, "as": as_, "steps": ref._steps}}, needs)
+        ref.data = self._add(name, {"map": {"over": over, "as": as_, "steps": ref._steps}}, needs, unknown)
         return ref
 
-    def parallel(self, name: str, *, needs: Needs = None) -> ParallelRef:
+    def parallel(self, name: str, *, needs: Needs = None, **unknown: Any) -> ParallelRef:
         """Static branches: call `.branch(name)` on the result for each branch."""
         ref = ParallelRef(name, self._doc_path + (name, "parallel"), self._record)
-        ref.data = self._add(name, {"parallel": ref._branches}, needs)
+        ref.data = self._add(name, {"parallel": ref._branches}, needs, unknown)
         return ref
 
-    def switch(self, name: str, *, on: str, needs: Needs = None) -> SwitchRef:
+    def switch(self, name: str, *, on: str, needs: Needs = None, **unknown: Any) -> SwitchRef:
         """Exactly one case runs, chosen by the value of `on`: call `.case(value)` for each case."""
         ref = SwitchRef(name, self._doc_path + (name, "switch", "cases"), self._record)
-        ref.data = self._add(name, {"switch": {"on": on, "cases": ref._cases}}, needs)
+        ref.data = self._add(name, {"switch": {"on": on, "cases": ref._cases}}, needs, unknown)
         return ref
 
 
@@ -288,11 +372,14 @@ class Flow(Steps):
         parameters: Mapping[str, Any] | None = None,
         defaults: Mapping[str, Any] | None = None,
         schedule: str | Mapping[str, Any] | None = None,
+        **unknown: Any,
     ):
         record = _Record()
         span = _caller_span()
         record.sources[()] = span
+        record.unknown_keywords(unknown, ("description", "parameters", "defaults", "schedule"), None, ())
         super().__init__(("steps",), record)
+        self.span = span  # where the Flow was created
         self.name = name
         self.description = description
         self.parameters: dict[str, Any] = _plain(dict(parameters or {}), "parameters", record)
@@ -338,7 +425,9 @@ class Flow(Steps):
         JSON, step functions a pod cannot import."""
         return list(self._record.problems)
 
-    duplicates = problems  # the name the compiler calls
+    def tainted_paths(self) -> list[DocPath]:
+        """The document paths of the steps those problems are in (later stages do not repeat them)."""
+        return list(self._record.tainted)
 
     def reference(self) -> str:
         """How a pod loads this Flow: its file, or `file.py:attribute` when that file defines several Flows."""
@@ -369,67 +458,3 @@ class Flow(Steps):
         from transpile.api import compile
 
         return compile(self, target, config)
-
-
-_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str | None:
-    """A did-you-mean hint, preferring the longest shared prefix (`retry` -> `retries`, not `returns`)."""
-    prefix = max(choices, key=lambda c: len(os.path.commonprefix([c, word])))
-    if len(os.path.commonprefix([prefix, word])) >= 3:
-        return f"did you mean '{prefix}'?"
-    return did_you_mean(word, choices)
-
-
-def _user_error(exc: BaseException, file: str) -> Diagnostic:
-    """An exception raised by the user's pipeline module, located at its deepest frame in that file."""
-    span = Span(file)
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if Path(frame.filename).resolve() == Path(file).resolve():
-            span = Span(file, frame.lineno or 0, (getattr(frame, "colno", None) or 0) + 1)
-    if isinstance(exc, SystemExit):
-        return Diagnostic(
-            f"the pipeline file called sys.exit({exc.code!r}) while being imported",
-            span,
-            hint='a pipeline file only defines a Flow; put script code under `if __name__ == "__main__":`',
-        )
-    hint = None
-    unexpected = _UNEXPECTED.search(str(exc)) if isinstance(exc, TypeError) else None
-    if unexpected:
-        hint = _suggest(unexpected.group(1), SETTINGS + ("needs", "returns", "description", "parameters", "schedule"))
-    return Diagnostic(f"importing the pipeline module failed: {type(exc).__name__}: {exc}", span, hint=hint)
-
-
-def load_flow(reference: str) -> tuple[Flow, str]:
-    """Import `file.py` (or `file.py:attribute`) and return its Flow and the file path."""
-    file, _, attribute = reference.partition(".py:")
-    file = file + ".py" if attribute or not file.endswith(".py") else file
-    path = Path(file)
-    if not path.is_file():
-        raise TranspileError([Diagnostic(f"no such file: {file}", Span(file))])
-    module_name = _MODULE_PREFIX + path.stem.replace("-", "_")
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise TranspileError([Diagnostic("cannot import this file as Python", Span(file))])
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent.resolve()))
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        span = Span(file, exc.lineno or 0, exc.offset or 0)
-        raise TranspileError([Diagnostic(f"invalid Python: {exc.msg}", span)]) from None
-    except (Exception, SystemExit) as exc:  # the user's module: report, never a traceback, never exit
-        raise TranspileError([_user_error(exc, file)]) from None
-    finally:
-        sys.path.remove(str(path.parent.resolve()))
-    if attribute:
-        flow = getattr(module, attribute, None)
-        if not isinstance(flow, Flow):
-            raise TranspileError([Diagnostic(f"'{attribute}' in {file} is not a transpile Flow", Span(file))])
-        return flow, file
-    flows = [value for value in vars(module).values() if isinstance(value, Flow)]
-    if len(flows) != 1:
-        found = "no Flow" if not flows else f"{len(flows)} Flows"
-        raise TranspileError([Diagnostic(f"{file} defines {found}; name one as {file}:ATTRIBUTE", Span(file))])
-    return flows[0], file

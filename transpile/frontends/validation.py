@@ -7,7 +7,6 @@ again, so the next stages can still report their own problems in the same run.
 
 from __future__ import annotations
 
-import copy
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from transpile.errors import Diagnostic, TranspileError, did_you_mean
+from transpile.frontends.nesting import plain_copy
 from transpile.ir.source import DocPath, SourceMap
 
 M = TypeVar("M", bound=BaseModel)
@@ -312,7 +312,7 @@ def _cut(data: Any, path: DocPath) -> bool:
     if isinstance(path[-1], str) and path[-1].startswith("\0"):  # a missing key
         key, parent = path[-1][1:], path[:-1]
         if not parent and key in _TOP_PLACEHOLDERS:
-            data[key] = copy.deepcopy(_TOP_PLACEHOLDERS[key])
+            data[key] = plain_copy(_TOP_PLACEHOLDERS[key])
             return True
         return _cut(data, parent)
     container = data
@@ -338,7 +338,7 @@ def check_model(model: type[M], data: Any, source: SourceMap) -> Checked[M]:
     except ValidationError as exc:
         found = list(_diagnostics(model, data, exc, source))
     checked: Checked[M] = Checked(None, [d for _, d in found], [p for p, _ in found])
-    repaired = copy.deepcopy(data)
+    repaired = plain_copy(data)
     paths = [p for p, _ in found]
     for _ in range(8):  # each round cuts deeper only where a cut left a required key missing
         cuts = sorted(set(paths), key=lambda p: [(str(type(s)), s) for s in p], reverse=True)

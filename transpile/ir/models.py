@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from transpile.ir import rules
 from transpile.ir.cron import check_cron
 from transpile.ir.shape import StepShape
+from transpile.ir.values import json_problem, process_text_problem
 
 FORMAT_VERSION = 1
 
@@ -56,8 +57,32 @@ Duration = Annotated[
     ),
 ]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
-JsonValue = Annotated[Any, AfterValidator(rules.finite_json)]
+
+
+def check_parameter_value(value: Any) -> Any:
+    """A parameter's declared value: JSON every engine carries (a string's text reaches a process as it is)."""
+    problem = process_text_problem(value) if isinstance(value, str) else json_problem(value)
+    if problem:
+        raise ValueError(f"the value {problem}")
+    return value
+
+
+JsonValue = Annotated[Any, AfterValidator(check_parameter_value)]
 Count = Annotated[int, Field(ge=0, le=rules.INT_MAX)]
+
+
+class ShortForm:
+    """Marks a field that also takes a short form (`retries: 2`, `schedule: "0 3 * * *"`): its JSON Schema
+    accepts the full form or `short`, as validation does."""
+
+    def __init__(self, short: dict[str, Any]):
+        self.short = short
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        full = handler(core_schema)
+        if "anyOf" in full:  # Optional[...]: keep null beside both forms
+            return {**full, "anyOf": [*full["anyOf"], self.short]}
+        return {"anyOf": [full, self.short]}
 
 
 def _quantity(kind: str) -> Any:
@@ -99,7 +124,11 @@ def _retries_short_form(value: Any) -> Any:
     return value
 
 
-RetriesField = Annotated[Retries, BeforeValidator(_retries_short_form)]
+RetriesField = Annotated[
+    Retries,
+    BeforeValidator(_retries_short_form),
+    ShortForm({"type": "integer", "minimum": 0, "maximum": rules.INT_MAX, "description": "A retry count."}),
+]
 
 
 class Resources(_Model):
@@ -194,7 +223,9 @@ class SwitchSpec(_Model):
 class Step(Settings, StepShape):
     """One step: a task (`python`, `shell` or `stub`) or a composite (`map`, `parallel`, `switch`)."""
 
-    needs: tuple[str, ...] = Field((), description="Upstream steps in the same block.")
+    needs: Annotated[tuple[str, ...], ShortForm({"type": "string", "description": "One upstream step."})] = Field(
+        (), description="Upstream steps in the same block."
+    )
     python: str | None = Field(None, description="module:function to call.")
     shell: str | None = Field(None, description="Shell command to run with bash -c.")
     stub: bool | None = Field(None, description="A no-op placeholder step.")
@@ -215,7 +246,7 @@ class Step(Settings, StepShape):
 
 
 CRON = (
-    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every\s+([0-9]+(ns|us|µs|ms|s|m|h))+"
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every\s+([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+"
     r"|([A-Za-z0-9*,/?-]+\s+){4}[A-Za-z0-9*,/?-]+)$"
 )
 
@@ -260,9 +291,14 @@ class Pipeline(_Model):
     defaults: Settings = Field(default_factory=Settings, description="Settings for every task step.")
     steps: dict[str, Step] = Field(min_length=1)
     on_failure: Block | None = Field(None, description="Runs when the pipeline fails.")
-    schedule: Annotated[Schedule, BeforeValidator(_schedule_short_form)] | None = Field(
-        None, description="A cron schedule, or {cron, timezone, concurrency_policy}."
-    )
+    schedule: (
+        Annotated[
+            Schedule,
+            BeforeValidator(_schedule_short_form),
+            ShortForm({"type": "string", "pattern": CRON, "description": "A cron expression."}),
+        ]
+        | None
+    ) = Field(None, description="A cron schedule, or {cron, timezone, concurrency_policy}.")
 
 
 Block.model_rebuild()

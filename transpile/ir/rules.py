@@ -121,20 +121,6 @@ def check_config_key(value: str) -> str:
     return value
 
 
-def finite_json(value: Any, where: str = "the value") -> Any:
-    """Refuse NaN and infinities anywhere in a JSON-like value: JSON has no such numbers."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            raise ValueError(f"{where} holds {item}, which JSON cannot carry; use a finite number or a string")
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-    return value
-
-
 # Names a shell step sees as environment variables (parameters, returns, map items): these would change
 # how bash, the dynamic loader or Python behave, or clash with transpile's own variables.
 RESERVED_ENV = frozenset(
