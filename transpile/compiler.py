@@ -122,6 +122,15 @@ def _scalar_keys_in_parameters(notes, source: SourceMap) -> list[Diagnostic]:
     return found
 
 
+def _deploy_config(data: Any) -> bool:
+    """True for a mapping that has no `steps` and whose keys are all deploy config settings."""
+    from transpile.config import DeployConfig
+
+    if not isinstance(data, dict) or not data or "steps" in data:
+        return False
+    return set(data) <= set(DeployConfig.model_fields) and not set(data) <= set(Pipeline.model_fields)
+
+
 def _compiled_spec(data: Any) -> str | None:
     """The kind of a compiled engine spec (a mapping with apiVersion and kind), else None."""
     if isinstance(data, dict) and "apiVersion" in data and "kind" in data and "steps" not in data:
@@ -137,6 +146,10 @@ def analyse_data(data: Any, source: SourceMap, source_file: str, tainted: tuple 
         from transpile.frontends.yaml import compiled_spec_diagnostic
 
         return Analysis(None, [compiled_spec_diagnostic(source.file, kind)], sound=False)
+    if _deploy_config(data):
+        message = "this is a deploy config (namespace, image, volume...), not a pipeline"
+        hint = "give it with -c, and the pipeline (the YAML with `name:` and `steps:`) as the PIPELINE argument"
+        return Analysis(None, [Diagnostic(message, source.span(()), hint=hint)], sound=False)
     data, too_deep, cut = limit_composites(data, source)
     checked = check_model(Pipeline, data, source)
     checked.tainted += list(tainted) + cut

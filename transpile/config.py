@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from transpile.ir import rules
-from transpile.ir.models import DNS_LABEL, Duration, check_image
+from transpile.ir.image import check_image
+from transpile.ir.models import DNS_LABEL, Duration, LabelKey, LabelValue
 
 
 def _named(check, what: str) -> AfterValidator:
@@ -91,7 +92,7 @@ class DeployConfig(_Model):
     )
     service_account: Annotated[str, _named(rules.check_dns_subdomain, "service account name")] | None = None
     volume: VolumeConfig = Field(default_factory=VolumeConfig)
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description="Labels of every object and pod.")
     parallelism: int | None = Field(None, ge=1, le=rules.INT_MAX, description="Most pods of one run at once.")
     ttl: Duration | None = Field(None, description="Delete finished runs after this long.")
     pipeline_file: str | None = Field(
@@ -101,14 +102,6 @@ class DeployConfig(_Model):
     command: tuple[str, ...] = Field(("transpile",), min_length=1, description="How the image runs transpile.")
     slurm: SlurmConfig | None = Field(None, description="Settings of the SLURM target.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="Object size budget.")
-
-    @field_validator("labels")
-    @classmethod
-    def _label_values(cls, labels: dict[str, str]) -> dict[str, str]:
-        for key, value in labels.items():
-            rules.check_label_key(key)
-            rules.check_label_value(key, value)
-        return labels
 
 
 def load_config(path: str | None) -> DeployConfig:

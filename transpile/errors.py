@@ -96,7 +96,25 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     if not scored:
         return None
     best = max(scored, key=lambda item: (round(item[0], 2), item[1], -len(item[2])))
-    return f"did you mean '{best[2]}'?"
+    return f"did you mean '{best[2]}'?" + look_alike(word, best[2])
+
+
+def look_alike(word: str, choice: str) -> str:
+    """When two names differ only in characters that look the same (a Cyrillic 'о' for a Latin 'o'), the
+    characters that differ, named, so the suggestion does not read as the word itself; else ''."""
+    import unicodedata
+
+    if len(word) != len(choice) or word == choice:
+        return ""
+    pairs = [(a, b) for a, b in zip(word, choice, strict=True) if a != b]
+    if not all(a.isascii() != b.isascii() for a, b in pairs):
+        return ""
+
+    def named(char: str) -> str:
+        return f"'{char}'" if char.isascii() else f"U+{ord(char):04X} {unicodedata.name(char, 'a character')}"
+
+    differences = ", ".join(f"{named(a)} where '{choice}' has {named(b)}" for a, b in pairs[:3])
+    return f" ('{word}' has {differences}: they look alike but differ)"
 
 
 _MEMORY_SOURCES: dict[str, list[str]] = {}

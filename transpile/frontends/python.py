@@ -14,7 +14,6 @@ A single string where a list of names is expected (`returns`, `needs`, `catalog`
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,19 +22,24 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from transpile.errors import Diagnostic, Span
 from transpile.frontends.plain import Problem, plain_json
+from transpile.frontends import sdk_checks
+from transpile.frontends.sdk_checks import names as _checked_names
+from transpile.frontends.sdk_checks import python_ref
 from transpile.ir.source import DocPath, SourceMap
 
 if TYPE_CHECKING:
     from transpile.results import Run
 
-_MODULE_PREFIX = "_transpile_pipeline_"
 SETTINGS = ("image", "retries", "timeout", "resources", "env", "secrets", "node_selector", "tolerations", "catalog")
+
+
+_SDK_FILES = frozenset([__file__, sdk_checks.__file__])  # frames of the builder itself, never the user's line
 
 
 def _caller_frame() -> FrameType | None:
     """The first frame outside this module: where the user called the builder."""
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename == __file__:
+    while frame is not None and frame.f_code.co_filename in _SDK_FILES:
         frame = frame.f_back
     return frame
 
@@ -87,45 +91,9 @@ def _plain(value: Any, where: str, record: _Record, step: str | None = None, doc
     return data
 
 
-def _names(value: Any, what: str, record: _Record, step: str | None, doc: DocPath) -> list[Any]:
-    """A list of names (`needs` also takes step handles); a single string is one name (not its characters).
-    Anything else is a problem at the caller's line, not a TypeError in the user's module."""
-    if value is None:
-        return []
-    if isinstance(value, (str, StepRef)):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        record.problem(f"{what}: {_kind(value)} is not {_ONE_OR_MORE[what]}", step, _NAME_HINTS[what], doc)
-        return []
-    names = []
-    for item in value:
-        if isinstance(item, StepRef) and what == "needs":
-            names.append(item.name)
-        elif isinstance(item, str):
-            names.append(item)
-        else:
-            record.problem(f"{what}: {_kind(item)} is not {_ONE[what]}", step, _NAME_HINTS[what], doc)
-    return names
-
-
-_ONE = {"needs": "a step", "returns": "a name", "glob": "a file pattern"}
-_ONE_OR_MORE = {"needs": "a step or a list of steps", "returns": "a name or a list of names", "glob": "a pattern"}
-_NAME_HINTS = {
-    "needs": "give a step's handle (what flow.python(...) returns) or its name, or a list of them",
-    "returns": "give a name (returns='rows') or a list of names",
-    "glob": "give a pattern or a list of patterns",
-}
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, Flow):
-        return "the Flow itself"
-    if isinstance(value, Steps) and not isinstance(value, StepRef):
-        return "a branch or case block (not a step)"
-    if callable(value):
-        return f"the function {getattr(value, '__qualname__', repr(value))}"
-    name = type(value).__name__
-    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name} ({value!r:.40})"
+def _names(value: Any, what: str, record: _Record, step: str | None, doc: DocPath) -> list[str]:
+    """A list of names (`needs` also takes step handles, by their names); anything else is a problem."""
+    return _checked_names(value, what, StepRef, lambda message, hint: record.problem(message, step, hint, doc))
 
 
 class StepRef:
@@ -142,53 +110,6 @@ class StepRef:
 Need: TypeAlias = "StepRef | str"
 Needs: TypeAlias = "StepRef | str | Sequence[StepRef | str] | None"
 Names: TypeAlias = "str | Sequence[str] | None"
-
-
-def _python_ref(target: str | Callable[..., Any], record: _Record, step: str, doc: DocPath) -> str:
-    """`module:qualname` of a step function; a function a pod cannot import is a located problem."""
-    if isinstance(target, str):
-        return target
-    module = str(getattr(target, "__module__", None) or "?")
-    qualname = str(getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target)))
-    reference = f"{module}:{qualname}"
-    if inspect.ismethod(target) and not inspect.isclass(target.__self__):
-        record.problem(
-            f"'{qualname}' is a method bound to an instance; a pod imports the function by name and would call "
-            "it without that instance",
-            step,
-            "use a function at the top level of a module (a staticmethod or classmethod works too)",
-            doc,
-        )
-    elif not (inspect.isfunction(target) or inspect.ismethod(target) or inspect.isbuiltin(target)):
-        record.problem(
-            f"{_kind(target)} is not a function; pods import step functions by name",
-            step,
-            "give a function defined at the top level of a module, or its 'module:function' name",
-            doc,
-        )
-    elif "<locals>" in qualname or "<lambda>" in qualname:
-        record.problem(
-            f"'{qualname}' is a nested function or a lambda, which pods cannot import",
-            step,
-            "define the function at the top level of an importable module",
-            doc,
-        )
-    elif module.startswith(_MODULE_PREFIX):
-        record.problem(
-            f"function '{qualname}' is defined in the pipeline file itself; pods import step functions by module "
-            "and cannot import the pipeline file as one",
-            step,
-            "move the function into an importable module (e.g. steps.py beside the pipeline) and import it from there",
-            doc,
-        )
-    elif module == "__main__":
-        record.problem(
-            f"function '{qualname}' is defined in the script being run (__main__), which pods cannot import",
-            step,
-            "move the function into an importable module and import it from there",
-            doc,
-        )
-    return reference
 
 
 # The keyword arguments of each builder call, by the kind of step it adds (for did-you-mean hints).
@@ -269,7 +190,9 @@ class Steps:
 
         `returns` names the return value (one name) or the items of the returned tuple (several).
         """
-        body: dict[str, Any] = {"python": _python_ref(target, self._record, name, self._doc_path + (name,))}
+        doc = self._doc_path + (name,)
+        reference = python_ref(target, lambda message, hint: self._record.problem(message, name, hint, doc))
+        body: dict[str, Any] = {"python": reference}
         settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
         return self._task(name, body, needs, returns, settings, unknown)

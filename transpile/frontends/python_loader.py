@@ -18,7 +18,8 @@ from pathlib import Path
 from types import ModuleType
 
 from transpile.errors import Diagnostic, Span, TranspileError, did_you_mean
-from transpile.frontends.python import _MODULE_PREFIX, SETTINGS, Flow
+from transpile.frontends.python import SETTINGS, Flow
+from transpile.frontends.sdk_checks import MODULE_PREFIX
 
 _UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 
@@ -51,7 +52,7 @@ def _user_error(exc: BaseException, file: str) -> Diagnostic:
 
 
 def _import(path: Path, file: str) -> ModuleType:
-    module_name = _MODULE_PREFIX + path.stem.replace("-", "_")
+    module_name = MODULE_PREFIX + path.stem.replace("-", "_")
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise TranspileError([Diagnostic("cannot import this file as Python", Span(file))])

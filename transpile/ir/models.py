@@ -14,8 +14,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from transpile.ir import rules
 from transpile.ir.cron import check_cron
+from transpile.ir.image import check_image
 from transpile.ir.shape import StepShape
-from transpile.ir.values import json_problem, process_text_problem
+from transpile.ir.values import env_value_problem, json_problem, process_text_problem
 
 FORMAT_VERSION = 1
 
@@ -71,6 +72,14 @@ JsonValue = Annotated[Any, AfterValidator(check_parameter_value)]
 Count = Annotated[int, Field(ge=0, le=rules.INT_MAX)]
 
 
+def check_env_value(value: str) -> str:
+    """An env value a process can be given (no NUL, valid Unicode); its size is checked with its name."""
+    problem = process_text_problem(value)
+    if problem:
+        raise ValueError(f"the value {problem}")
+    return value
+
+
 class ShortForm:
     """Marks a field that also takes a short form (`retries: 2`, `schedule: "0 3 * * *"`): its JSON Schema
     accepts the full form or `short`, as validation does."""
@@ -96,13 +105,9 @@ def _quantity(kind: str) -> Any:
 
 Glob = Annotated[str, AfterValidator(rules.check_glob)]
 LabelKey = Annotated[str, AfterValidator(rules.check_label_key)]
-
-
-def check_image(value: str) -> str:
-    """As the Kubernetes API checks an image: not empty, no surrounding spaces, no control characters."""
-    if not value.strip() or value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError(f"{value!r} is not a container image reference (e.g. python:3.12-slim)")
-    return value
+LabelValue = Annotated[str, AfterValidator(rules.check_label_value)]
+EnvName = Annotated[str, AfterValidator(rules.check_env_name)]
+EnvValue = Annotated[str, AfterValidator(check_env_value)]
 
 
 class _Model(BaseModel):
@@ -168,25 +173,19 @@ class Settings(_Model):
     retries: RetriesField | None = Field(None, description="Retry policy, or a retry count.")
     timeout: Duration | None = Field(None, description="Time allowed for one attempt.")
     resources: Resources | None = None
-    env: dict[str, str] | None = Field(None, description="Environment variables.")
+    env: dict[EnvName, EnvValue] | None = Field(None, description="Environment variables.")
     secrets: tuple[Secret, ...] | None = None
-    node_selector: dict[LabelKey, str] | None = None
+    node_selector: dict[LabelKey, LabelValue] | None = None
     tolerations: tuple[Toleration, ...] | None = None
 
     @field_validator("env")
     @classmethod
-    def _env_names(cls, env: dict[str, str] | None) -> dict[str, str] | None:
-        for name in env or {}:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                raise ValueError(f"'{name}' is not a valid environment variable name")
+    def _env_sizes(cls, env: dict[str, str] | None) -> dict[str, str] | None:
+        found = {name: env_value_problem(name, value) for name, value in (env or {}).items()}
+        too_big = [f"{name} {problem}" for name, problem in found.items() if problem]
+        if too_big:
+            raise ValueError("; ".join(too_big))
         return env
-
-    @field_validator("node_selector")
-    @classmethod
-    def _selector_values(cls, selector: dict[str, str] | None) -> dict[str, str] | None:
-        for key, value in (selector or {}).items():
-            rules.check_label_value(key, value)
-        return selector
 
 
 SETTING_FIELDS: tuple[str, ...] = tuple(Settings.model_fields)

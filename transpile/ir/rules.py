@@ -104,14 +104,22 @@ def check_label_key(key: str) -> str:
     return key
 
 
-def check_label_value(key: str, value: str) -> str:
+def check_label_value(value: str) -> str:
     """A label value: empty, or at most 63 letters, digits, '-', '_', '.', starting and ending alphanumeric."""
     if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        shown = value if len(value) <= 70 else value[:67] + "..."
         raise ValueError(
-            f"label {key}: '{value}' is not a valid label value "
+            f"'{shown}' is not a valid label value "
             "(at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"
         )
     return value
+
+
+def check_env_name(name: str) -> str:
+    """An environment variable name a step can be given: a letter or '_', then letters, digits, '_'."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"'{name}' is not a valid environment variable name")
+    return name
 
 
 def check_config_key(value: str) -> str:

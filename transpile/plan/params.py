@@ -91,7 +91,11 @@ def value_problem(name: str, value: Any, kind: str, text: str | None = None) -> 
 
 def decode(name: str, text: str, declared: Any) -> Any:
     """The value of parameter `name` given as `text`, by the type of its declared value."""
-    kind = kind_of(declared)
+    return decode_kind(name, text, kind_of(declared))
+
+
+def decode_kind(name: str, text: str, kind: str) -> Any:
+    """The value of parameter `name` given as `text`, for a parameter of this kind (one of KINDS)."""
     if kind == "string":
         value: Any = text
     else:
@@ -126,19 +130,46 @@ def decode_all(declared: Mapping[str, Any], given: Mapping[str, str]) -> dict[st
 def check_given(declared: Mapping[str, Any], given: Mapping[str, str]) -> list[str]:
     """Every problem of `-p NAME=VALUE` texts for a run: unknown names (with a suggestion) and values that
     do not fit their parameter's type. Empty when the run may start."""
+    return check_given_kinds({name: kind_of(value) for name, value in declared.items()}, given)
+
+
+def check_given_kinds(kinds: Mapping[str, str], given: Mapping[str, str]) -> list[str]:
+    """As `check_given`, from each parameter's kind (what a compiled spec records of them)."""
     from transpile.errors import did_you_mean
 
     problems = []
-    for name in given:
-        if name not in declared:
-            hint = did_you_mean(name, list(declared))
-            known = f"; {hint}" if hint else f" (parameters: {', '.join(declared) or 'none'})"
+    for name, text in given.items():
+        if name not in kinds:
+            hint = did_you_mean(name, list(kinds))
+            known = f"; {hint}" if hint else f" (parameters: {', '.join(kinds) or 'none'})"
             problems.append(f"unknown parameter '{name}'{known}")
-    try:
-        decode_all(declared, {k: v for k, v in given.items() if k in declared})
-    except ParameterError as exc:
-        problems += exc.problems
+            continue
+        try:
+            decode_kind(name, text, kinds[name] if kinds[name] in KINDS else "any")
+        except ParameterError as exc:
+            problems += exc.problems
     return problems
+
+
+# A compiled Argo spec records each parameter's kind in this annotation of its main WorkflowTemplate, so
+# `transpile submit --run -p` checks values given for a spec file as `transpile run` checks them.
+TYPES_ANNOTATION = "transpile.io/parameter-types"
+
+
+def types_annotation(declared: Mapping[str, Any]) -> str:
+    """The annotation's value: compact JSON of {parameter: kind}, in declaration order."""
+    return json.dumps({name: kind_of(value) for name, value in declared.items()}, separators=(",", ":"))
+
+
+def kinds_from_annotation(text: str | None) -> dict[str, str] | None:
+    """{parameter: kind} read back from the annotation; None when absent or unreadable."""
+    try:
+        kinds = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if not isinstance(kinds, dict) or not all(isinstance(v, str) for v in kinds.values()):
+        return None
+    return kinds
 
 
 def check_values(declared: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
