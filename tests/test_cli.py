@@ -141,8 +141,6 @@ def test_wheel_ships_schemas_and_templates(tmp_path):
 
 import os  # noqa: E402
 
-import pytest  # noqa: E402
-
 from tests.support.inprocess import run_main  # noqa: E402
 
 PLAIN = "name: p\nsteps:\n  a: {shell: echo hi}\n"

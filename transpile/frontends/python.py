@@ -21,8 +21,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from transpile.errors import Diagnostic, Span
-from transpile.frontends.plain import Problem, plain_json
 from transpile.frontends import sdk_checks
+from transpile.frontends.plain import Problem, plain_json
 from transpile.frontends.sdk_checks import names as _checked_names
 from transpile.frontends.sdk_checks import python_ref
 from transpile.ir.source import DocPath, SourceMap
