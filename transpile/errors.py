@@ -99,6 +99,18 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return f"did you mean '{best[2]}'?" + look_alike(word, best[2])
 
 
+def non_ascii_note(text: str) -> str:
+    """' (it holds U+0430 CYRILLIC SMALL LETTER A, not an ASCII letter)' for a name with characters that
+    may look like ASCII letters but are not; '' when the text is ASCII."""
+    import unicodedata
+
+    odd = list(dict.fromkeys(c for c in text if not c.isascii()))[:3]
+    if not odd:
+        return ""
+    named = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'a character')}" for c in odd)
+    return f" (it holds {named}, not an ASCII letter)"
+
+
 def look_alike(word: str, choice: str) -> str:
     """When two names differ only in characters that look the same (a Cyrillic 'о' for a Latin 'o'), the
     characters that differ, named, so the suggestion does not read as the word itself; else ''."""

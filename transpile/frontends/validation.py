@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from transpile.errors import Diagnostic, TranspileError, did_you_mean
+from transpile.errors import Diagnostic, TranspileError, did_you_mean, non_ascii_note
 from transpile.frontends.nesting import plain_copy
 from transpile.ir.source import DocPath, SourceMap
 
@@ -206,8 +206,10 @@ def _message(error: dict[str, Any], path: DocPath) -> str:
     if kind == "string_pattern_mismatch":
         form = _PATTERNS.get(ctx.get("pattern", ""), "the expected form")
         if error["loc"] and error["loc"][-1] == "[key]":
-            return f"{where}: '{error['loc'][-2]}' is not a valid name: it must be {form}"
-        return f"{where}: {_shown(value)} is not valid: it must be {form}"
+            key = str(error["loc"][-2])
+            return f"{where}: '{key}' is not a valid name: it must be {form}{non_ascii_note(key)}"
+        note = non_ascii_note(value) if isinstance(value, str) else ""
+        return f"{where}: {_shown(value)} is not valid: it must be {form}{note}"
     if kind in _TYPE_WORDS:
         if path and isinstance(path[-1], int):
             form = _ITEM_FORMS.get(name, _TYPE_WORDS[kind])

@@ -51,7 +51,8 @@ def image_problem(value: str) -> tuple[str, str | None] | None:
     hidden = _invisible(value)
     if hidden:
         fixed = "".join(c for c in value if not (c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zs")))
-        return f"the image {value!r} holds {hidden}", f"write '{fixed}'" if fixed else EXAMPLE
+        usable = fixed and image_problem(fixed) is None
+        return f"the image {value!r} holds {hidden}", f"write '{fixed}'" if usable else EXAMPLE
     scheme = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", value)
     if scheme:
         fixed = value[scheme.end() :]

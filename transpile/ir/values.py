@@ -28,7 +28,8 @@ def _surrogate(text: str) -> bool:
 
 
 def _where(path: list[str | int]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def json_problem(value: Any) -> str | None:
