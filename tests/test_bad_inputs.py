@@ -46,7 +46,7 @@ def deploy(text: str, line: int | None, fragment: str, count: int = 1, id: str =
 
 def nested(depth: int, kind: str = "parallel") -> str:
     """A pipeline (steps on line 4) whose one step nests `depth` composites of one kind."""
-    body = "{leaf: {shell: x}}"
+    body = "{leaf: {shell: 'true'}}"
     for i in range(depth):
         body = {
             "parallel": f"{{c{i}: {{parallel: {{b: {{steps: {body}}}}}}}}}",
