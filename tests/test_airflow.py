@@ -415,3 +415,22 @@ def test_local_commands_never_read_a_value_as_a_template_file(project, airflow_b
     rendered = probe(airflow_bin, airflow_home, dags, "--render", "inject", "{}")
     name = next(key for key, value in injection.ENV.items() if value == "run.sh")
     assert rendered["rendered"]["show"][name] == "run.sh"
+
+
+SHAPES = {
+    "task-only": "steps: {a: {stub: true}}",
+    "map-only": "parameters: {xs: [1]}\nsteps: {m: {map: {over: xs, as: x, steps: {a: {stub: true}}}}}",
+    "switch": "parameters: {k: a}\nsteps: {s: {switch: {on: k, cases: {a: {steps: {b: {stub: true}}}}}}}",
+    "on-failure": "steps: {a: {stub: true}}\non_failure: {steps: {alert: {stub: true}}}",
+    "secrets-schedule": "schedule: '@daily'\nsteps: {a: {shell: x, secrets: [{secret: s, key: k, env: E}]}}",
+}
+
+
+@pytest.mark.parametrize("flavour", ["kubernetes", "local"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_generated_dag_passes_lint_for_every_shape(project, flavour, shape):
+    """The DAG file imports only what its shape uses (no unused EmptyOperator when nothing is a composite):
+    it passes the project's own lint rules, pyflakes' F401 included, for every shape and flavour."""
+    (project / "p.yaml").write_text(f"name: p\ndefaults: {{image: img}}\n{SHAPES[shape]}\n")
+    path = compile_to(project, "p.yaml", project / "dags", "--flavour", flavour)
+    assert_ruff_clean(path)

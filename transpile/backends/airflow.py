@@ -334,6 +334,7 @@ class _DagBuilder:
             **schedule,
             "uses_secrets": any(name == "secrets" for fields in self.settings.values() for name, _ in fields),
             "uses_markers": any("EmptyOperator(" in line for line in body),
+            "uses_groups": any("TaskGroup(" in line for line in body),
         }
 
 

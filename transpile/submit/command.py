@@ -216,7 +216,9 @@ def add_arguments(p: Any, func: Callable[[Any], int]) -> None:
     import argparse
 
     p.add_argument("spec", metavar="SPEC_OR_PIPELINE", help="a compiled Argo YAML file, or a pipeline to compile")
-    p.add_argument("-n", "--namespace", help="namespace (default: the spec's, then the kubeconfig context's)")
+    p.add_argument(
+        "-n", "--namespace", help="namespace of every object and the run (default: the spec's, else the context's)"
+    )
     p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--context", help="kubeconfig context")
     p.add_argument("-c", "--config", metavar="DEPLOY.yaml", help="deploy settings, when compiling a pipeline")
