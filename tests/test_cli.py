@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -281,10 +280,11 @@ def test_the_top_level_help_names_every_target():
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two"])
-def test_run_parallelism_must_be_a_positive_whole_number(value):
-    result = run_cli("run", "samples/etl.yaml", "--parallelism", value, "--store", "/nonexistent/never-created")
+def test_run_parallelism_must_be_a_positive_whole_number(value, tmp_path):
+    store = tmp_path / "never-created"
+    result = run_cli("run", "samples/etl.yaml", "--parallelism", value, "--store", str(store))
     assert result.returncode == 2 and "argument --parallelism" in result.stderr
-    assert "Traceback" not in result.stderr and not Path("/nonexistent/never-created").exists()
+    assert "Traceback" not in result.stderr and not store.exists()
 
 
 def test_schema_goes_to_stdout_and_never_into_the_package(tmp_path):

@@ -534,3 +534,12 @@ def test_resubmitting_an_identical_spec_reports_unchanged_and_replaces_nothing(a
     actions = {o["kind"]: o["action"] for o in json.loads(result.stdout)["objects"]}
     assert actions == {"PersistentVolumeClaim": "unchanged", "WorkflowTemplate": "unchanged"}
     assert not any(r.method == "PUT" for r in server.requests)
+
+
+def test_every_problem_of_a_submit_is_reported_at_once(api, tmp_path):
+    server = api(respond=None)
+    result = submit(tmp_path, server, "-n", "Bad_NS", "--run", "-p", "nope=1", "-p", "shards=5", "-p", "oops")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.rstrip().endswith("4 errors found"), result.stderr
+    assert "namespace 'Bad_NS' is not a valid name" in result.stderr and "-p expects NAME=VALUE" in result.stderr
+    assert server.requests == []

@@ -122,10 +122,11 @@ def submit(args: Any) -> int:
     objects.sort(key=lambda o: (ORDER.get(o["kind"], 3), is_main(o)))
     problems = check_objects(objects, args.spec)
     main = next((o for o in objects if is_main(o)), None)
+    parameters: dict[str, str] = {}
     try:
         parameters = run_parameters(args.param, main, args.run)
     except TranspileError as exc:
-        raise TranspileError(problems + exc.diagnostics) from None
+        problems += exc.diagnostics
     spec_namespaces = sorted({o["metadata"]["namespace"] for o in objects if o["metadata"].get("namespace")})
     if args.namespace and namespace_problem(args.namespace):
         problems.append(Diagnostic(str(namespace_problem(args.namespace))))
