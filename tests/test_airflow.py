@@ -26,6 +26,7 @@ from tests.support.venvs import engine_venv
 from transpile.backends.pysource import jinja_inert
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
+from transpile.plan.params import encode
 from transpile.runtime.store import RunStore
 
 AIRFLOW = ["apache-airflow==3.3.2", "apache-airflow-providers-cncf-kubernetes"]
@@ -224,12 +225,13 @@ def test_local_flavour_retries_failures_and_on_failure(project, airflow_bin, air
 HOSTILE = 'it\'s "quoted" \'\'\'triple\'\'\' """also""" back\\slash {{ ds }} {% if %} {# c #} $HOME `id`\nnew line'
 
 
-def hostile_pipeline(project: Path) -> str:
+def hostile_pipeline(project: Path, description: str = HOSTILE) -> str:
     data = {
         "name": "hostile",
-        "description": HOSTILE,
+        "description": description,
         "parameters": {"text": HOSTILE, "items": [HOSTILE, "{{ run_id }}"]},
-        "defaults": {"image": "img:{{ ds }}", "env": {"HOSTILE_ENV": HOSTILE}},
+        # an image holding `{{` is no image reference at all (refused), so the image is plain
+        "defaults": {"image": "registry.example:5000/img:1.0-rc_1", "env": {"HOSTILE_ENV": HOSTILE}},
         "steps": {
             'say "hi" {{ x }}': {
                 "shell": 'printf \'%s\' "$text" > "$TRANSPILE_RETURNS/t"; '
@@ -422,7 +424,7 @@ def test_pod_settings_build_the_argo_pods_and_pass_restricted(project, airflow_b
     assert [m.get("subPath") for m in hostile["spec"]["containers"][0]["volumeMounts"]] == [None, "{{ ds }}/{% x %}"]
     built["pods"] = {key.split("/", 1)[1]: pod for key, pod in built["pods"].items()}
     argo = run_cli("compile", "samples/pods.yaml", "-t", "argo", *deploy, cwd=project)
-    documents = list(yaml.safe_load_all(argo.stdout))
+    documents = list(yaml.load_all(argo.stdout, Loader=yaml.CSafeLoader))
     argo_pods, templates = pods(documents), node_templates(documents)
     compared = set()
     for task_id, pod in built["pods"].items():
@@ -440,3 +442,58 @@ def test_pod_settings_build_the_argo_pods_and_pass_restricted(project, airflow_b
     assert sidecar["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}} | {
         "readOnlyRootFilesystem": True
     }  # the container's; the pod's runAsUser (1000) applies to it
+
+
+@pytest.mark.parametrize("per_run", [False, True], ids=["defaults", "per-run"])
+def test_hostile_values_survive_kubernetes_pod_rendering(project, airflow_bin, airflow_home, per_run):
+    """Flavour kubernetes: the DAG imports, its params are the declared values, and the env of every pod as
+    Airflow renders its templated fields for a run (defaults, or values given per run) holds each env value
+    and each parameter's text byte for byte: `{{x}}`, `{% %}`, values ending in .sh/.bash/.j2/.json and
+    number-like keys included."""
+    pipeline = injection.write_project(project)
+    dags = project / "dags"
+    compile_to(project, pipeline, dags)
+    info = probe(airflow_bin, airflow_home, dags)
+    assert info["import_errors"] == {}
+    assert info["dags"]["inject"]["params"] == injection.DEFAULTS
+    conf = injection.OVERRIDES if per_run else {}
+    rendered = probe(airflow_bin, airflow_home, dags, "--render", "inject", json.dumps(conf))
+    assert rendered["import_errors"] == {}
+    values = injection.DEFAULTS | conf
+    run_env = {f"TRANSPILE_PARAM_{name}": encode(value) for name, value in values.items()}
+    run_env["TRANSPILE_RUN_ID"] = "manual__2026-01-01T00:00:00+00:00"
+    for task_id in ("show", "sh"):
+        assert rendered["rendered"][task_id] == injection.ENV | run_env, task_id
+    assert rendered["rendered"]["fan._items"] == run_env  # a control node: no step env
+
+
+def test_local_commands_never_read_a_value_as_a_template_file(project, airflow_bin, airflow_home):
+    """Flavour local: an env value ending in .sh is a value, not a template file to load (BashOperator's
+    template_ext), even when the DAG folder holds a file of that name."""
+    pipeline = injection.write_project(project)
+    (project / "deploy.yaml").write_text(f"working_dir: {project}\ncommand: [{airflow_bin / 'transpile'}]\n")
+    dags = project / "dags"
+    compile_to(project, pipeline, dags, "--flavour", "local", "-c", "deploy.yaml")
+    (dags / "run.sh").write_text("{{ 6 * 7 }}\n")  # rendered as Jinja, it would become the value
+    rendered = probe(airflow_bin, airflow_home, dags, "--render", "inject", "{}")
+    name = next(key for key, value in injection.ENV.items() if value == "run.sh")
+    assert rendered["rendered"]["show"][name] == "run.sh"
+
+
+SHAPES = {
+    "task-only": "steps: {a: {stub: true}}",
+    "map-only": "parameters: {xs: [1]}\nsteps: {m: {map: {over: xs, as: x, steps: {a: {stub: true}}}}}",
+    "switch": "parameters: {k: a}\nsteps: {s: {switch: {on: k, cases: {a: {steps: {b: {stub: true}}}}}}}",
+    "on-failure": "steps: {a: {stub: true}}\non_failure: {steps: {alert: {stub: true}}}",
+    "secrets-schedule": "schedule: '@daily'\nsteps: {a: {shell: x, secrets: [{secret: s, key: k, env: E}]}}",
+}
+
+
+@pytest.mark.parametrize("flavour", ["kubernetes", "local"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_generated_dag_passes_lint_for_every_shape(project, flavour, shape):
+    """The DAG file imports only what its shape uses (no unused EmptyOperator when nothing is a composite):
+    it passes the project's own lint rules, pyflakes' F401 included, for every shape and flavour."""
+    (project / "p.yaml").write_text(f"name: p\ndefaults: {{image: img}}\n{SHAPES[shape]}\n")
+    path = compile_to(project, "p.yaml", project / "dags", "--flavour", flavour)
+    assert_ruff_clean(path)

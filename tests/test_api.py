@@ -229,7 +229,7 @@ def test_compile_gives_the_cli_files_and_report(tmp_path, monkeypatch):
     files = transpile.compile("samples/etl.py", "argo")
     assert list(files) == ["etl-daily.yaml"]
     assert files["etl-daily.yaml"] == run_cli("compile", "samples/etl.py").stdout
-    from transpile.frontends.python import load_flow
+    from transpile.frontends.python_loader import load_flow
 
     flow, _ = load_flow("samples/etl.py")
     assert flow.compile("argo") == files  # a Flow object: the same files, loaded by pods from the same file
@@ -394,3 +394,57 @@ def test_store_default_follows_the_cli(project, monkeypatch):
     assert run.store == project / "elsewhere" and run.values["y"] == 2
     assert [r.run_id for r in transpile.list_runs()] == [run.run_id]
     shutil.rmtree(project / "elsewhere")
+
+
+# ---- issue 21: the README's pytest recipe works under bare `pytest`; values given must fit their types ----
+
+
+def test_the_readme_pytest_recipe_passes_under_bare_pytest(tmp_path):
+    """A project laid out as the README says (pipelines/, step packages at the root, tests/), with the
+    README's test file and pyproject lines verbatim, passes under the bare `pytest` command, which does not
+    put the project root on sys.path as `python -m pytest` does."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Testing pipelines with pytest") : readme.index("## Argo Workflows")]
+    test_code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    toml = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    project = tmp_path / "project"
+    (project / "pipelines").mkdir(parents=True)
+    (project / "tests").mkdir()
+    shutil.copy(REPO / "samples" / "etl.yaml", project / "pipelines" / "etl.yaml")
+    for package in ("etl", "ml"):
+        shutil.copytree(REPO / "samples" / package, project / package)
+    (project / "pyproject.toml").write_text(toml)
+    (project / "tests" / "test_etl.py").write_text(test_code)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "pytest"), "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "1 passed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"shards": "a,b"}, "parameter 'shards' must be a JSON list, got a string"),
+        ({"date": 20260101}, "parameter 'date' must be a string, got an integer"),
+        ({"shards": None}, "parameter 'shards' must be a JSON list, got null"),
+        ({"shards": ["a", "\udc80"]}, "not valid Unicode"),
+        ({"date": "a\x00b"}, "holds a NUL character"),
+    ],
+)
+def test_api_values_must_have_the_declared_type(tmp_path, parameters, message):
+    with pytest.raises(transpile.CompileError, match=re.escape(message)):
+        transpile.run(REPO / "samples" / "etl.yaml", parameters, store=tmp_path / "store")
+    assert not (tmp_path / "store" / "runs").exists()
+
+
+@pytest.mark.parametrize("parallelism", [0, -1, 1.5, True])
+def test_api_parallelism_must_be_a_positive_whole_number(tmp_path, parallelism):
+    with pytest.raises(ValueError, match="parallelism must be a whole number of at least 1"):
+        transpile.run(REPO / "samples" / "etl.yaml", store=tmp_path / "store", parallelism=parallelism)

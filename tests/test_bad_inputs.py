@@ -44,6 +44,26 @@ def deploy(text: str, line: int | None, fragment: str, count: int = 1, id: str =
     return Case(f"deploy-{id}", OK, line, count, fragment, deploy=text)
 
 
+def nested(depth: int, kind: str = "parallel") -> str:
+    """A pipeline (steps on line 4) whose one step nests `depth` composites of one kind."""
+    body = "{leaf: {shell: 'true'}}"
+    for i in range(depth):
+        body = {
+            "parallel": f"{{c{i}: {{parallel: {{b: {{steps: {body}}}}}}}}}",
+            "map": f"{{c{i}: {{map: {{over: xs, as: it{i}, steps: {body}}}}}}}",
+            "switch": f"{{c{i}: {{switch: {{on: m, cases: {{x: {{steps: {body}}}}}}}}}}}",
+        }[kind]
+    return "name: p\ndefaults: {image: img}\nparameters: {xs: [1], m: x}\nsteps: " + body + "\n"
+
+
+def deep_value(depth: int, open_: str = "[", close: str = "]") -> str:
+    return open_ * depth + "1" + close * depth if open_ == "[" else "{a: " * depth + "1" + "}" * depth
+
+
+RUN = ("run", "p.yaml", "--store", "store")
+TYPED = top("parameters: {n: 3, xs: [1], ratio: 0.5, flag: true, obj: {a: 1}, s: text}\n")
+
+
 CASES = [
     # ---- reading the file: syntax, encoding, tags, YAML 1.2 ----
     Case("empty-file", "", 1, 1, "the file is empty"),
@@ -51,7 +71,7 @@ CASES = [
     Case("top-list", "- a\n- b\n", 1, 1, "expected a mapping at the top of the file, got a list"),
     Case("top-scalar", "hello\n", 1, 1, "got a string"),
     Case("unclosed-flow", H + "  a: {shell: echo\n", 4, 1, "while parsing a flow mapping (never closed)"),
-    Case("tab-indent", H + "\ta: {shell: echo}\n", 4, 1, "cannot parse YAML"),
+    Case("tab-indent", H + "\ta: {shell: echo}\n", 4, 1, "a tab character here: YAML indents with spaces only"),
     Case("bad-indent", "name: p\n  steps: {a: {stub: true}}\n", 2, 1, "cannot parse YAML"),
     Case("unclosed-quote", H + "  a: {shell: 'echo}\n", 4, 1, "cannot parse YAML"),
     Case("undefined-alias", H + "  a: *nothing\n", 4, 1, "cannot parse YAML"),
@@ -110,8 +130,8 @@ CASES = [
     Case("timeout-huge", step("shell: x, timeout: 99999999999"), 4, 1, "too large"),
     Case("timeout-huge-days", step("shell: x, timeout: 99999d"), 4, 1, "too large"),
     Case("timeout-bool", step("shell: x, timeout: true"), 4, 1, "timeout"),
-    Case("image-space", step("shell: x, image: 'my-image '"), 4, 1, "is not a container image reference"),
-    Case("image-empty", step("shell: x, image: ''"), 4, 1, "is not a container image reference"),
+    Case("image-space", step("shell: x, image: 'my-image '"), 4, 1, "holds U+0020 (space) (write 'my-image')"),
+    Case("image-empty", step("shell: x, image: ''"), 4, 1, "the image is empty"),
     Case("image-number", step("shell: x, image: 3"), 4, 1, "expected a string, got a number"),
     Case("env-list", step("shell: x, env: [A=1]"), 4, 1, "expected a mapping of variable name to string, got a list"),
     Case("env-number", step("shell: x, env: {PORT: 8080}"), 4, 1, "expected a string, got a number"),
@@ -256,7 +276,7 @@ CASES = [
     deploy("parallelism: 0\n", 1, "too small (at least 1)", id="parallelism-0"),
     deploy("parallelism: 99999999999\n", 1, "too large", id="parallelism-huge"),
     deploy("ttl: forever\n", 1, "is not a duration", id="ttl"),
-    deploy("image: \"img\\t\"\n", 1, "is not a container image reference", id="image-tab"),
+    deploy("image: \"img\\t\"\n", 1, "holds U+0009", id="image-tab"),
     deploy("command: []\n", 1, "must not be empty", id="command-empty"),
     deploy("nampespace: x\n", 1, "did you mean 'namespace'?", id="typo"),
     deploy("- namespace: x\n", 1, "expected a mapping at the top of the file, got a list", id="list"),
@@ -289,6 +309,68 @@ CASES = [
     Case("unknown-option", OK, None, 1, "unrecognized arguments", args=("check", "p.yaml", "--strict")),
     Case("graph-spec", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", 1, 1, "compiled spec", args=("graph", "p.yaml")),
     Case("compile-spec", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", 1, 1, "compiled spec", args=("compile", "p.yaml")),
+    # ---- issue 21: nesting limits, refused where they are crossed (never a crash) ----
+    Case("nest-parallel-51", nested(51), 4, 1, "composites nest more than 50 levels deep here"),
+    Case("nest-map-51", nested(51, "map"), 4, 1, "composites nest more than 50 levels deep here"),
+    Case("nest-switch-51", nested(51, "switch"), 4, 1, "at most 50 are supported"),
+    Case("nest-parallel-200", nested(200), 4, 1, "composites nest more than 50 levels deep here"),
+    Case("nest-airflow-20", nested(20, "map"), 4, 1, "an Airflow DAG file nests TaskGroups at most 19 deep", args=("check", "p.yaml", "-t", "airflow")),
+    Case("param-deep-list", top(f"parameters: {{deep: {deep_value(150)}}}\n"), 5, 1, "nests lists and objects more than 100 levels deep at [0][0]"),
+    Case("param-deep-object", top(f"parameters: {{deep: {deep_value(120, '{')}}}\n"), 5, 1, "more than 100 levels deep"),
+    Case("description-deep", top(f"description: {deep_value(900)}\n"), 5, 1, "description: expected a string, got a list"),
+    Case("yaml-too-deep", top(f"parameters: {{deep: {deep_value(1200)}}}\n"), 5, 1, "more than 1,000 levels deep"),
+    # ---- a map over a parameter that is not a list ----
+    Case("map-over-string", top("parameters: {xs: abc}\n").replace("a: {shell: echo}", "a: {map: {over: xs, as: x, steps: {b: {stub: true}}}}"), 4, 1, "map.over names the parameter 'xs', declared as a string"),
+    Case("map-over-number", top("parameters: {xs: 3}\n").replace("a: {shell: echo}", "a: {map: {over: xs, as: x, steps: {b: {stub: true}}}}"), 4, 1, "declared as a number (3), not a list"),
+    Case("map-over-object", top("parameters: {xs: {a: 1}}\n").replace("a: {shell: echo}", "a: {map: {over: xs, as: x, steps: {b: {stub: true}}}}"), 4, 1, "declared as an object"),
+    # ---- image references as container runtimes parse them ----
+    Case("image-url-scheme", step("shell: x, image: 'https://ghcr.io/acme/etl:1.4'"), 4, 1, "has a URL scheme (https://); an image reference has none (write 'ghcr.io/acme/etl:1.4')"),
+    Case("image-upper-case", step("shell: x, image: 'ghcr.io/Acme/ETL:1.4'"), 4, 1, "upper-case letters in its repository name"),
+    Case("image-space-inside", step("shell: x, image: 'my image:1'"), 4, 1, "holds U+0020 (space)"),
+    Case("image-zero-width", step("shell: x, image: \"etl\\u200b:1\""), 4, 1, "holds U+200B (zero width space)"),
+    Case("image-short-digest", step("shell: x, image: 'etl@sha256:abc'"), 4, 1, "'sha256:abc' after '@' is not a digest"),
+    Case("image-two-tags", step("shell: x, image: 'etl:1:2'"), 4, 1, "is not a container image reference"),
+    Case("image-template", step("shell: x, image: 'etl:{{ds}}'"), 4, 1, "is not a container image reference"),
+    Case("image-digest-length", step("shell: x, image: 'etl@sha256:" + "a" * 40 + "'"), 4, 1, "digest of 'etl@sha256:"),
+    deploy("image: 'docker://python:3.12'\n", 1, "has a URL scheme (docker://)", id="image-scheme"),
+    # ---- env values no engine can carry; every bad entry reported ----
+    Case("env-nul", step("shell: x, env: {A: \"a\\0b\"}"), 4, 1, "holds a NUL character"),
+    Case("env-too-long", step("shell: x, env: {BIG: " + "x" * 140000 + "}"), 4, 1, "Linux refuses an environment string over 131,072 bytes"),
+    Case("env-two-bad-names", step("shell: x, env: {A-1: x, B-2: y}"), 4, 2, "'B-2' is not a valid environment variable name"),
+    Case("selector-two-bad-values", step("shell: x, node_selector: {zone: 'a b', tier: 'c d'}"), 4, 2, "'c d' is not a valid label value"),
+    deploy("labels: {a: 'x y', b: 'z z', c: ok, d: 'w w'}\n", 1, "labels.d: 'w w' is not a valid label value", count=3, id="three-labels"),
+    # ---- keys inside parameter values: JSON keys are strings (as the Python SDK requires) ----
+    Case("param-key-float", top("parameters: {m: {1e30: a}}\n"), 5, 1, "the key 1e30 is a number in YAML 1.2, not a string"),
+    Case("param-key-hex", top("parameters: {m: {0x1F: a}}\n"), 5, 1, "quote it: \"0x1F\""),
+    Case("param-key-octal", top("parameters:\n  m:\n    007: a\n"), 7, 1, "the key 007 is a number"),
+    Case("param-key-bool", top("parameters: {m: {true: a}}\n"), 5, 1, "the key true is a boolean in YAML 1.2"),
+    Case("param-key-inf", top("parameters: {m: {.inf: a}}\n"), 5, 1, "the key .inf is a number"),
+    Case("param-key-null", top("parameters: {m: [{~: a}]}\n"), 5, 1, "the key ~ is null in YAML 1.2"),
+    # ---- characters YAML 1.1 reads as line breaks ----
+    Case("raw-nel", H + "  a: {shell: \"x\x85y\"}\n", 4, 1, "a raw U+0085 NEXT LINE (NEL) character"),
+    Case("raw-line-separator", OK + "# note\u2028more\n", 5, 1, "U+2028 LINE SEPARATOR"),
+    Case("raw-paragraph-separator", H + "  a: {shell: 'x\u2029y'}\n  b: {shell: 'z\u2029'}\n", 4, 2, "write it as the escape \"\\P\""),
+    Case("tab-in-mapping", H + "  a:\n  \tshell: echo\n", 5, 1, "a tab character here: YAML indents with spaces only"),
+    # ---- look-alike letters are named, not suggested as the same word ----
+    Case("needs-cyrillic", H + "  load: {shell: x}\n  b: {shell: x, needs: [l\u043ead]}\n", 5, 1, "U+043E CYRILLIC SMALL LETTER O where 'load' has 'o'"),
+    Case("over-greek", top("parameters: {shards: [1]}\n").replace("a: {shell: echo}", "a: {map: {over: sh\u0430rds, as: s, steps: {b: {stub: true}}}}"), 4, 1, "CYRILLIC SMALL LETTER A"),
+    # ---- a file given in the other's place ----
+    Case("pipeline-as-deploy", OK, 3, 1, "this is a pipeline (it has `steps`), not a deploy config", deploy=OK),
+    Case("deploy-as-pipeline", "namespace: data\nimage: python:3.12\n", 1, 1, "this is a deploy config (namespace, image, volume...), not a pipeline"),
+    # ---- values given per run: the declared type (from the default) is enforced, every problem at once ----
+    Case("run-int-bool", TYPED, None, 1, "parameter 'n' must be an integer, got 'true', which is a boolean", args=(*RUN, "-p", "n=true")),
+    Case("run-list-number", TYPED, None, 1, "parameter 'xs' must be a JSON list, got '5'", args=(*RUN, "-p", "xs=5")),
+    Case("run-null", TYPED, None, 1, "parameter 'ratio' must be a number, got 'null', which is null", args=(*RUN, "-p", "ratio=null")),
+    Case("run-bool-word", TYPED, None, 1, "parameter 'flag' must be a boolean (true or false) (given as JSON), got 'yes'", args=(*RUN, "-p", "flag=yes")),
+    Case("run-object-list", TYPED, None, 1, "parameter 'obj' must be a JSON object, got '[1]'", args=(*RUN, "-p", "obj=[1]")),
+    Case("run-three-at-once", TYPED, None, 4, "unknown parameter 'nn'; did you mean 'n'?", args=(*RUN, "-p", "n=1.5", "-p", "xs={}", "-p", "nn=1", "-p", "bad")),
+    Case("run-deep-json", TYPED, None, 1, "parameter 'xs' nests lists and objects too deeply", args=(*RUN, "-p", "xs=" + "[" * 5000 + "]" * 5000)),
+    Case("run-parallelism-0", OK, None, 1, "argument --parallelism: expected at least 1, got 0", args=(*RUN, "--parallelism", "0")),
+    Case("run-parallelism-negative", OK, None, 1, "expected at least 1, got -1", args=(*RUN, "--parallelism", "-1")),
+    # ---- schedules and what one target cannot carry ----
+    Case("every-zero", top("schedule: '@every 0s'\n"), 5, 1, "shorter than a second"),
+    Case("prefect-description-placeholder", OK + "description: 'report for {{ date }}'\n", 5, 1, "`prefect deploy` would replace", args=("check", "p.yaml", "-t", "prefect")),
+    Case("prefect-working-dir-placeholder", OK, None, 1, "the deploy config's `working_dir` holds '{{ $HOME }}'", deploy="working_dir: '{{ $HOME }}/app'\nimage: img\n", args=("check", "p.yaml", "-t", "prefect")),
 ]  # fmt: skip
 
 
@@ -316,7 +398,7 @@ def test_bad_input(tmp_path, capsys, monkeypatch, case: Case):
 
 
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 150
+    assert len(CASES) >= 150 + 40  # issue 21 added at least 40
     assert len({c.id for c in CASES}) == len(CASES)
 
 
@@ -342,7 +424,7 @@ GOOD_STEP_SETTINGS = [
     "tolerations: [{key: 'example.com/gpu', operator: Exists, effect: NoSchedule, toleration_seconds: 30}]",
     "secrets: [{secret: db.credentials-1, key: pass_word.txt, env: DB_PASSWORD}]",
     "catalog: {get: ['data/*.csv', 'models/**'], put: ['out/result.parquet', '*.json']}",
-    "image: 'registry.example.com:5000/team/etl@sha256:abc'",
+    "image: 'registry.example.com:5000/team/etl@sha256:" + "ab" * 32 + "'",
     "env: {PATH_EXTRA: x, HOME_DIR: y, MY_PATH: z}",
     "returns: [path, home, ifs, transpile_result]",
 ]

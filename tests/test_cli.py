@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from tests.conftest import REPO, run_cli
 
@@ -137,8 +140,6 @@ def test_wheel_ships_schemas_and_templates(tmp_path):
 
 import os  # noqa: E402
 
-import pytest  # noqa: E402
-
 from tests.support.inprocess import run_main  # noqa: E402
 
 PLAIN = "name: p\nsteps:\n  a: {shell: echo hi}\n"
@@ -234,3 +235,115 @@ def test_check_takes_several_files_and_reports_each(tmp_path, capsys):
     result = run_main(capsys, "check", str(good), str(bad))
     assert result.code == 2
     assert "good.yaml: ok" in result.err and "steps: needs at least one step" in result.err
+
+
+# ---- issue 21: help texts, argument checks, schema output, check --json, broken pipes ----
+
+
+def _actions(parser, path=()):
+    """(command path, action) for every argument and option of every command, sub-commands included."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield (*path, name), ("command", helps.get(name))
+                yield from _actions(sub, (*path, name))
+        else:
+            yield path, (action.option_strings or action.dest, action.help)
+
+
+def test_every_command_argument_and_option_has_a_help_text():
+    import argparse
+
+    from transpile.cli import build_parser
+    from transpile.runtime.command import register
+
+    node = argparse.ArgumentParser(prog="transpile")
+    register(node.add_subparsers())
+    missing = [
+        (path, what)
+        for parser in (build_parser(), node)
+        for path, (what, text) in _actions(parser)
+        if not text and what != ["--poll"]  # --poll is hidden on purpose (tests only)
+    ]
+    assert missing == []
+
+
+def test_the_top_level_help_names_every_target():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "targets (-t): argo, airflow, prefect, slurm" in result.stdout
+    for command in ("compile", "check", "run", "runs", "submit", "diff", "graph", "schema", "targets"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_run_parallelism_must_be_a_positive_whole_number(value, tmp_path):
+    store = tmp_path / "never-created"
+    result = run_cli("run", "samples/etl.yaml", "--parallelism", value, "--store", str(store))
+    assert result.returncode == 2 and "argument --parallelism" in result.stderr
+    assert "Traceback" not in result.stderr and not store.exists()
+
+
+def test_schema_goes_to_stdout_and_never_into_the_package(tmp_path):
+    shipped = {p.name: p.stat().st_mtime_ns for p in (REPO / "schemas").iterdir()}
+    to_stdout = run_cli("schema", "-o", "-", cwd=tmp_path)
+    assert to_stdout.returncode == 0 and not (tmp_path / "-").exists()
+    assert to_stdout.stdout.startswith("# ==> pipeline.schema.json <==\n")
+    default = run_cli("schema", cwd=tmp_path)
+    assert default.returncode == 0 and default.stdout == to_stdout.stdout and list(tmp_path.iterdir()) == []
+    one = run_cli("schema", "deploy", cwd=tmp_path)
+    assert json.loads(one.stdout) == json.loads((REPO / "schemas" / "deploy.schema.json").read_text())
+    assert {p.name: p.stat().st_mtime_ns for p in (REPO / "schemas").iterdir()} == shipped
+    (tmp_path / "file").write_text("x")
+    blocked = run_cli("schema", "-o", str(tmp_path / "file"))
+    assert blocked.returncode == 2 and "is a file, not a directory" in blocked.stderr
+
+
+def test_check_json_for_scripts(tmp_path):
+    (tmp_path / "bad.yaml").write_text("name: p\nsteps:\n  a: {shell: x, retry: 2}\n  b: {shell: x, needs: [c]}\n")
+    result = run_cli("check", "samples/etl.yaml", str(tmp_path / "bad.yaml"), "--json")
+    assert result.returncode == 2 and result.stderr == ""
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["target"] is None
+    good, bad = document["pipelines"]
+    assert good == {"pipeline": "samples/etl.yaml", "ok": True, "steps": 13, "errors": []}
+    assert bad["ok"] is False and [e["line"] for e in bad["errors"]] == [3, 4]
+    assert bad["errors"][0]["hint"] == "did you mean 'retries'?" and bad["errors"][1]["step"] == "b"
+    assert set(bad["errors"][0]) == {"message", "file", "line", "column", "step", "hint"}
+    ok = run_cli("check", "samples/etl.yaml", "-t", "argo", "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
+
+
+def test_a_reader_that_went_away_gives_141_and_an_output_the_pipe_took_gives_0(tmp_path):
+    """The README's promise, as Unix pipes behave: a write that fails because the reader is gone (EPIPE)
+    ends transpile quietly with 141; an output the pipe already took is not an error (`| head -1` on a
+    small spec exits 0, like `cat`)."""
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read
+    gone = subprocess.run(
+        [sys.executable, "-m", "transpile", "compile", "samples/etl.yaml"],
+        cwd=REPO,
+        env=env,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(write_end)
+    assert gone.returncode == 141 and gone.stderr == ""
+    piped = subprocess.run(
+        f"{sys.executable} -m transpile compile samples/etl.yaml | head -1; exit ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert piped.returncode in (0, 141) and piped.stderr == ""
+    assert piped.stdout.startswith("# Generated by transpile")

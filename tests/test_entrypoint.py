@@ -229,3 +229,19 @@ def test_entrypoint_imports_nothing_heavy(project):
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.stdout.strip().splitlines()[-1] == "0 []", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (["-p", "shards=5"], "parameter 'shards' must be a JSON list, got '5'"),
+        (["-p", "shards=null"], "parameter 'shards' must be a JSON list, got 'null'"),
+        (["-p", "shards={}", "-p", "date=x"], "parameter 'shards' must be a JSON list, got '{}'"),
+    ],
+)
+def test_values_a_pod_gets_are_checked_by_the_declared_type(project, given, message):
+    """execute-node decodes parameters with the one checker: valid JSON of the wrong type is refused too,
+    exit 2, before anything runs (an engine's per-run value that `transpile run` would refuse)."""
+    result = node(project, "--node", "extract", *given)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (project / "store/runs/r/nodes").exists()

@@ -161,7 +161,7 @@ def test_deploy_config_errors_point_into_the_config(tmp_path):
     assert result.returncode == 2
     report = result.stderr.replace(str(tmp_path) + "/", "")
     assert "deploy.yaml:1:12" in report and "namespace" in report
-    assert "is not a valid label value" in report and "deploy.yaml:2:9" in report
+    assert "is not a valid label value" in report and "deploy.yaml:2:16" in report  # at the value itself
     assert "unknown key 'claimm'" in report and "did you mean 'claim'?" in report
 
 

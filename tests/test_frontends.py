@@ -114,3 +114,23 @@ def test_environment_does_not_leak_into_output():
     a = run_cli("compile", "samples/etl.yaml", env={"TZ": "Asia/Tokyo", "LANG": "C"}).stdout
     b = run_cli("compile", "samples/etl.yaml", env={"TZ": "UTC", "LANG": os.environ.get("LANG", "")}).stdout
     assert a == b
+
+
+def test_a_case_named_with_spaces_is_a_case_like_any_other(tmp_path, monkeypatch):
+    """Only the empty case name is refused (as documented); a case of spaces routes like any other."""
+    from tests.conftest import run_cli
+
+    (tmp_path / "p.yaml").write_text(
+        "name: p\nparameters: {m: ' '}\nsteps:\n  s:\n    switch:\n      on: m\n      cases:\n"
+        "        ' ': {steps: {a: {shell: 'echo one > \"$TRANSPILE_RETURNS/v\"', returns: [v]}}}\n"
+        "        '  ': {steps: {b: {shell: 'echo two > \"$TRANSPILE_RETURNS/v\"', returns: [v]}}}\n"
+    )
+    assert run_cli("check", "p.yaml", "-t", "argo", cwd=tmp_path).returncode == 2  # no image: but not the name
+    assert "cannot be named" not in run_cli("check", "p.yaml", "-t", "argo", cwd=tmp_path).stderr
+    for given in ([], ["-p", "m=  "]):
+        run = run_cli("run", "p.yaml", "--store", "store", *given, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+    from transpile.results import read_runs
+
+    monkeypatch.chdir(tmp_path)  # the runs name their pipeline file relative to where they ran
+    assert [r.values["v"] for r in read_runs(tmp_path / "store")] == ["one", "two"]

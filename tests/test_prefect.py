@@ -184,7 +184,8 @@ def test_no_caching_between_runs(project, prefect_bin, prefect_api):
 
 
 def test_hostile_strings_are_never_code(project, prefect_bin, prefect_api):
-    pipeline = hostile_pipeline(project)
+    # a description with a placeholder is refused for Prefect (`prefect deploy` would rewrite it)
+    pipeline = hostile_pipeline(project, description=HOSTILE.replace("{{", "{ {"))
     flow_file = compile_flow(project, pipeline, prefect_bin)
     source = flow_file.read_text()
     ast.parse(source)
@@ -285,7 +286,8 @@ def test_deployment_file_and_determinism(project):
     deployment_text = first.split("# ==> prefect.yaml <==\n")[1].split("# ==> base-job-template.json <==\n")[0]
     deployment = yaml.load(deployment_text, Loader=yaml.CSafeLoader)["deployments"][0]
     assert deployment["entrypoint"] == "etl_daily_flow.py:etl_daily"
-    assert deployment["parameters"] == {"date": "2026-01-01", "shards": ["a", "b", "c"]}
+    # no user value in prefect.yaml: `prefect deploy` would template it; the flow function has the defaults
+    assert "parameters" not in deployment and "description" not in deployment
     variables = deployment["work_pool"]["job_variables"]
     assert variables["volumes"][0]["persistentVolumeClaim"]["claimName"] == "transpile-store"
     assert variables["volume_mounts"][0]["mountPath"] == "/mnt/transpile"
@@ -334,7 +336,8 @@ RESERVED = {"wait_for": "w", "return_state": [1], "class": "c", "_hidden": "h", 
 @pytest.mark.parametrize("per_run", [False, True], ids=["defaults", "per-run"])
 def test_prefect_reserved_parameter_names_are_routed_through_params(project, prefect_bin, prefect_api, per_run):
     """`wait_for` and `return_state` (Prefect refuses them as flow arguments), Python keywords and names
-    the flow uses go through `**params`; prefect.yaml lists them under `params`, as Prefect binds them."""
+    the flow uses go through `**params`, whose defaults the flow function holds; a run gives them under
+    `params`, as Prefect binds them."""
     (project / "names.yaml").write_text(
         yaml.safe_dump(
             {
@@ -349,7 +352,7 @@ def test_prefect_reserved_parameter_names_are_routed_through_params(project, pre
     source = flow_file.read_text()
     assert 'def names(date: Any = "d", **params: Any) -> None:' in source
     deployment = yaml.load((flow_file.parent / "prefect.yaml").read_text(), Loader=yaml.CSafeLoader)["deployments"][0]
-    assert deployment["parameters"] == {"date": "d", "params": RESERVED}
+    assert "parameters" not in deployment  # the defaults are the flow function's (`**params` for these)
     expected = {"date": "d", **RESERVED}
     if per_run:
         run_values = {"wait_for": "W", "return_state": [2, 3], "class": "C", "_hidden": "H", "start": "S"}
@@ -392,7 +395,7 @@ def test_job_manifests_carry_the_argo_pods_fields_and_pass_restricted(project, p
     assert probe.returncode == 0, probe.stderr[-3000:]
     jobs = json.loads((tmp_path / "jobs.json").read_text())
     argo = run_cli("compile", "samples/pods.yaml", "-t", "argo", *deploy, cwd=project)
-    documents = list(yaml.safe_load_all(argo.stdout))
+    documents = list(yaml.load_all(argo.stdout, Loader=yaml.CSafeLoader))
     argo_pods, templates = pods(documents), node_templates(documents)
     assert set(jobs["nodes"]) == set(templates)  # every node: tasks, map bodies, control nodes
     for node, job in jobs["nodes"].items():
@@ -406,3 +409,77 @@ def test_job_manifests_carry_the_argo_pods_fields_and_pass_restricted(project, p
     control = argo_pods[templates["shard"]]
     labels = list(control["metadata"].get("labels") or {})
     assert view(flow_pod, labels) == view(control, labels)  # control_resources too
+
+
+@pytest.fixture(scope="session")
+def process_pool(prefect_bin, prefect_api) -> str:
+    """The work pool prefect.yaml names, created as a `process` pool: a worker runs each flow run as a local
+    process (the job variables of the Kubernetes pool are ignored), after the deployment's pull step."""
+    env = engine_env({k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | prefect_api)
+    created = subprocess.run(
+        [str(prefect_bin / "prefect"), "work-pool", "create", "transpile-kubernetes", "--type", "process"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    return "transpile-kubernetes"
+
+
+def prefect_cli(prefect_bin: Path, api: dict, project: Path, *args: str, env: dict | None = None):
+    environment = engine_env({k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | api | (env or {}))
+    return subprocess.run(
+        [str(prefect_bin / "prefect"), *args], cwd=project, env=environment, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.parametrize("per_run", [False, True], ids=["defaults", "per-run"])
+def test_hostile_values_survive_a_real_prefect_deploy(project, prefect_bin, prefect_api, process_pool, per_run):
+    """`prefect deploy` templates the whole deployment (`{{ x }}` dropped, `{{ $NAME }}` replaced by the
+    deployer's environment): the generated prefect.yaml carries no user value, so parameters (the flow's
+    defaults, or given per run), env values and map items reach the steps byte for byte after a real
+    `prefect deploy`, `prefect deployment run` and a worker."""
+    pipeline = injection.write_project(project)
+    (project / "deploy.yaml").write_text(
+        f"working_dir: {project}\ncommand: [{prefect_bin / 'transpile'}]\nvolume: {{mount_path: {project / 'store'}}}\n"
+    )
+    # the flow file goes where the deployment's pull step sets the working directory
+    result = run_cli("compile", pipeline, "-t", "prefect", "-c", "deploy.yaml", "-o", f"{project}/", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "parameters" not in yaml.load((project / "prefect.yaml").read_text(), Loader=yaml.CSafeLoader)["deployments"][0]
+    )
+    secret = {injection.SECRET_ENV: "leaked-from-the-deployer"}
+    deployed = prefect_cli(prefect_bin, prefect_api, project, "--no-prompt", "deploy", "--all", env=secret)
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    given = ["--params", json.dumps(injection.OVERRIDES)] if per_run else []
+    started = prefect_cli(prefect_bin, prefect_api, project, "deployment", "run", "inject/inject", *given)
+    assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+    worker = prefect_cli(prefect_bin, prefect_api, project, "worker", "start", "--pool", process_pool, "--run-once")
+    assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
+    run = only_run(project)
+    injection.check(run, injection.OVERRIDES if per_run else injection.DEFAULTS, env=True)
+    assert "leaked-from-the-deployer" not in json.dumps(run.result("show"))
+
+
+def test_every_schedule_becomes_one_prefect_reads(project, prefect_bin, prefect_api, process_pool):
+    """`@every` is an interval (Prefect 3.8.8 refuses `cron: "@every 1h"`), a cron stays a cron; a real
+    `prefect deploy` accepts both and stores them."""
+    for name, schedule in (("every", "'@every 1h30m'"), ("nightly", "{cron: '0 3 * * *', timezone: Europe/Paris}")):
+        (project / f"{name}.yaml").write_text(
+            f"name: {name}\ndefaults: {{image: img}}\nschedule: {schedule}\nsteps: {{a: {{stub: true}}}}\n"
+        )
+        out = project / name
+        assert run_cli("compile", f"{name}.yaml", "-t", "prefect", "-o", f"{out}/", cwd=project).returncode == 0
+        deployment = yaml.load((out / "prefect.yaml").read_text(), Loader=yaml.CSafeLoader)["deployments"][0]
+        deployed = prefect_cli(prefect_bin, prefect_api, out, "--no-prompt", "deploy", "--all")
+        assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+        shown = prefect_cli(prefect_bin, prefect_api, out, "deployment", "inspect", f"{name}/{name}")
+        assert shown.returncode == 0, shown.stderr
+        if name == "every":
+            assert deployment["schedules"] == [{"interval": 5400}]
+            assert "5400" in shown.stdout or "1:30:00" in shown.stdout
+        else:
+            assert deployment["schedules"] == [{"cron": "0 3 * * *", "timezone": "Europe/Paris"}]
+            assert "0 3 * * *" in shown.stdout

@@ -307,10 +307,11 @@ def test_empty_map_and_non_list_over(project):
     name = write(
         project,
         "e.yaml",
-        "name: e\nparameters: {xs: [], n: 3}\nsteps:\n"
+        "name: e\nparameters: {xs: []}\nsteps:\n"
         "  m: {map: {over: xs, as: x, steps: {s: {shell: 'exit 1'}}}}\n"
-        "  bad: {needs: [m], map: {over: n, as: x, steps: {s: {stub: true}}}}\n",
-    )
+        "  three: {shell: 'echo 3 > \"$TRANSPILE_RETURNS/n\"', returns: [n]}\n"
+        "  bad: {needs: [m, three], map: {over: n, as: x, steps: {s: {stub: true}}}}\n",
+    )  # a parameter declared as a number is refused at compile time (test_bad_inputs); a return only here
     assert run_pipeline(project, name).returncode == 1
     assert results(project)["m"]["count"] == 0
     assert attempts(project, "bad")[-1]["error"] == "map.over 'n' is a int, not a list"
@@ -331,7 +332,7 @@ def test_runs_list_and_show(project):
 
 def test_unknown_parameter_is_refused(project):
     result = run_pipeline(project, "samples/etl.yaml", "-p", "dat=2020")
-    assert result.returncode == 2 and "unknown parameter(s): dat" in result.stderr
+    assert result.returncode == 2 and "unknown parameter 'dat'; did you mean 'date'?" in result.stderr
 
 
 def test_store_records_are_complete_json(project):

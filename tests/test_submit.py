@@ -220,9 +220,7 @@ def test_unknown_run_parameter_creates_nothing(api, tmp_path):
     server = api(respond=None)
     result = submit(tmp_path, server, "--run", "-p", "nope=1", "-p", "date=2026-02-02")
     assert result.returncode == 2
-    assert (
-        "unknown parameter(s) nope for etl-daily" in result.stderr and "its parameters: date, shards" in result.stderr
-    )
+    assert "etl-daily: unknown parameter 'nope' (parameters: date, shards)" in result.stderr
     assert server.requests == [] and server.objects == {}
     result = submit(tmp_path, server, "-p", "date=1")
     assert result.returncode == 2 and "-p sets a parameter of a run; add --run" in result.stderr
@@ -318,7 +316,7 @@ def test_dry_run_client_needs_no_kubeconfig(tmp_path):
         "etl-daily-(dry-run)",
     ]
     bad = run_cli("submit", "samples/etl.yaml", "--dry-run", "client", "--run", "-p", "nope=1", env=env)
-    assert bad.returncode == 2 and "unknown parameter(s) nope" in bad.stderr
+    assert bad.returncode == 2 and "unknown parameter 'nope'" in bad.stderr
 
 
 def test_dry_run_server_persists_nothing_and_says_so(api, tmp_path):
@@ -332,9 +330,12 @@ def test_dry_run_server_persists_nothing_and_says_so(api, tmp_path):
     assert "would create WorkflowTemplate data/etl-daily (server dry run)" in lines
     assert "would create a Workflow from etl-daily (server dry run)" in lines
     assert not any(line.startswith("created") for line in lines)
-    # against objects that exist: "would update"
+    # against objects that exist: "would update" when they differ, "up to date" when they do not
     assert submit(tmp_path, server).returncode == 0
     result = submit(tmp_path, server, "--dry-run", "server")
+    assert "WorkflowTemplate data/etl-daily is up to date, left as is" in result.stdout.splitlines()
+    (tmp_path / "deploy.yaml").write_text("parallelism: 3\n")
+    result = submit(tmp_path, server, "--dry-run", "server", "-c", str(tmp_path / "deploy.yaml"))
     assert "would update WorkflowTemplate data/etl-daily (server dry run)" in result.stdout.splitlines()
 
 
@@ -349,8 +350,8 @@ def test_quiet_and_json_output_for_scripts(api, tmp_path):
     document = json.loads(result.stdout)
     assert document["workflow"].startswith("etl-daily-") and document["workflow"] != workflow
     assert document["namespace"] == "data" and document["dryRun"] is None
-    assert {"kind": "WorkflowTemplate", "name": "etl-daily", "action": "updated"} in document["objects"]
-    assert "updated WorkflowTemplate data/etl-daily" in result.stderr
+    assert {"kind": "WorkflowTemplate", "name": "etl-daily", "action": "unchanged"} in document["objects"]
+    assert "WorkflowTemplate data/etl-daily is up to date, left as is" in result.stderr
 
 
 def test_spec_files_are_read_like_kubectl(api, tmp_path):
@@ -443,3 +444,102 @@ def test_the_offline_checks_accept_what_transpile_compiles(tmp_path, shape):
     kinds = [o["kind"] for o in json.loads(result.stdout)["objects"]]
     assert "WorkflowTemplate" in kinds
     assert ("CronWorkflow" in kinds) == (shape == "scheduled")
+
+
+# ---- issue 21: submit does what the README says ----
+
+
+def test_namespace_flag_overrides_the_spec_namespace_for_every_object_and_the_run(api, tmp_path):
+    """`-n` wins over the namespace written in the spec: the templates, the namespace check, the Workflow
+    and `-o json` all use it (before, the template went to the spec's namespace and the run elsewhere)."""
+    spec = tmp_path / "spec.yaml"
+    assert run_cli("compile", "samples/etl.yaml", "-c", "samples/deploy.yaml", "-o", str(spec)).returncode == 0
+    assert "namespace: data" in spec.read_text()
+    server = api(respond=None, namespaces={"default", "data", "other"})
+    result = submit(tmp_path, server, "-n", "other", "--run", "-o", "json", target=str(spec))
+    assert result.returncode == 0, result.stderr
+    assert {path.split("/namespaces/")[1].split("/")[0] for _, path in writes(server)} == {"other"}
+    assert json.loads(result.stdout)["namespace"] == "other"
+    assert ("workflowtemplates", "other", "etl-daily") in server.objects
+    assert not any(namespace == "data" for _, namespace, _ in server.objects)
+
+
+def test_a_spec_namespace_that_does_not_exist_is_named_not_blamed_on_the_crds(api, tmp_path):
+    (tmp_path / "deploy.yaml").write_text("namespace: ghost\n")
+    spec = tmp_path / "spec.yaml"
+    assert run_cli("compile", "samples/etl.yaml", "-c", str(tmp_path / "deploy.yaml"), "-o", str(spec)).returncode == 0
+    server = api(respond=None)
+    result = submit(tmp_path, server, target=str(spec))
+    assert result.returncode == 2
+    assert "namespace ghost does not exist" in result.stderr and "CRDs" not in result.stderr
+    assert server.objects == {}
+    # a user who may not read namespaces: the server's 404 on the create names the namespace too
+    forbidden = api(
+        respond=lambda method, path, body: (
+            (403, status_body(403, "forbidden", "Forbidden")) if path == "/api/v1/namespaces/ghost" else None
+        )
+    )
+    result = submit(tmp_path, forbidden, target=str(spec))
+    assert result.returncode == 2
+    assert "namespace ghost does not exist" in result.stderr and "CRDs" not in result.stderr
+
+
+@pytest.mark.parametrize("from_spec", [False, True], ids=["pipeline", "spec-file"])
+def test_run_parameters_are_checked_against_their_declared_types(api, tmp_path, from_spec):
+    """`submit --run -p` refuses what `transpile run -p` refuses, for a pipeline and for a compiled spec
+    (which records the parameters' types), every problem at once; nothing is created."""
+    (tmp_path / "p.yaml").write_text(
+        "name: typed\ndefaults: {image: i}\nparameters: {threshold: 0.5, n: 3, xs: [1], on: true, date: d}\n"
+        "steps:\n  a: {shell: x}\n"
+    )
+    target = str(tmp_path / "p.yaml")
+    if from_spec:
+        assert run_cli("compile", target, "-o", str(tmp_path / "spec.yaml")).returncode == 0
+        target = str(tmp_path / "spec.yaml")
+    server = api(respond=None)
+    bad = ["-p", "threshold=abc", "-p", "n=true", "-p", "xs=5", "-p", "on=null", "-p", "n2=1"]
+    result = submit(tmp_path, server, "--run", *bad, target=target)
+    assert result.returncode == 2, result.stderr
+    assert "typed: parameter 'threshold' must be a number (given as JSON), got 'abc'" in result.stderr
+    assert "parameter 'n' must be an integer, got 'true'" in result.stderr
+    assert "parameter 'xs' must be a JSON list, got '5'" in result.stderr
+    assert "parameter 'on' must be a boolean" in result.stderr
+    assert "unknown parameter 'n2'; did you mean 'n'?" in result.stderr
+    assert result.stderr.rstrip().endswith("5 errors found") and "Traceback" not in result.stderr
+    assert server.requests == []
+    good = ["-p", "threshold=2", "-p", "n=4", "-p", "xs=[2, 3]", "-p", "on=false", "-p", "date=5"]
+    assert submit(tmp_path, server, "--run", *good, target=target).returncode == 0
+
+
+def test_a_wait_that_times_out_exits_one(api, tmp_path):
+    def respond(method, path, body):
+        if method == "GET" and "/workflows/" in path:
+            return 200, {"status": {"phase": "Running", "progress": "1/3"}}
+        return created(method, path, body)
+
+    result = submit(tmp_path, api(respond), "--run", "--wait", "--poll", "0.05", "--timeout", "0.3")
+    assert result.returncode == 1, result.stderr
+    assert "still Running after 0.3s" in result.stdout and "Traceback" not in result.stderr
+    result = submit(tmp_path, api(respond), "--run", "--wait", "--poll", "0.05", "--timeout", "0.3", "-o", "json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert document["phase"] == "Running" and document["timedOut"] is True
+
+
+def test_resubmitting_an_identical_spec_reports_unchanged_and_replaces_nothing(api, tmp_path):
+    server = api(respond=None)
+    assert submit(tmp_path, server).returncode == 0
+    result = submit(tmp_path, server, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    actions = {o["kind"]: o["action"] for o in json.loads(result.stdout)["objects"]}
+    assert actions == {"PersistentVolumeClaim": "unchanged", "WorkflowTemplate": "unchanged"}
+    assert not any(r.method == "PUT" for r in server.requests)
+
+
+def test_every_problem_of_a_submit_is_reported_at_once(api, tmp_path):
+    server = api(respond=None)
+    result = submit(tmp_path, server, "-n", "Bad_NS", "--run", "-p", "nope=1", "-p", "shards=5", "-p", "oops")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.rstrip().endswith("4 errors found"), result.stderr
+    assert "namespace 'Bad_NS' is not a valid name" in result.stderr and "-p expects NAME=VALUE" in result.stderr
+    assert server.requests == []

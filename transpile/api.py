@@ -60,12 +60,12 @@ def _is_flow(pipeline: object) -> bool:
 
 
 def _compile_flow(flow: Flow) -> Compiled:
-    from transpile.compiler import compile_data
+    from transpile.compiler import analyse_flow
 
-    problems = flow.problems()
-    if problems:
-        raise CompileError(problems)
-    return compile_data(flow.to_data(), flow.source_map(flow.file), flow.reference())
+    analysis = analyse_flow(flow, flow.reference())
+    if analysis.diagnostics or analysis.compiled is None:
+        raise CompileError(analysis.diagnostics)
+    return analysis.compiled
 
 
 def _compiled(pipeline: Pipeline) -> Compiled:
@@ -128,18 +128,18 @@ def _flow_file(flow: Flow, store: Path) -> str:
     return str(path)
 
 
-def _parameter_texts(parameters: Mapping[str, Any] | None) -> dict[str, str]:
-    from transpile.plan.params import encode
+def _parameter_values(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The parameters as JSON data for the run's process, which checks them against the declared types."""
+    from transpile.frontends.plain import plain_json
 
-    texts, problems = {}, []
+    values, problems = {}, []
     for name, value in (parameters or {}).items():
-        try:
-            texts[str(name)] = encode(value)
-        except (TypeError, ValueError) as exc:
-            problems.append(Diagnostic(f"parameter '{name}': {type(value).__name__} value is not JSON ({exc})"))
+        found: list[tuple[str, str | None]] = []
+        values[str(name)] = plain_json(value, f"parameter '{name}'", found)
+        problems += [Diagnostic(message, hint=hint) for message, hint in found]
     if problems:
         raise CompileError(problems)
-    return texts
+    return values
 
 
 def _wait(process: subprocess.Popen[str], relay: IO[str] | None) -> bool:
@@ -178,13 +178,17 @@ def run(
     `progress` prints the runner's progress and summary to stderr. A failed run is returned, not raised:
     call `run.raise_for_status()`. Raises `CompileError` for refused input (nothing ran).
     """
+    if parallelism is not None and (
+        isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1
+    ):
+        raise ValueError(f"parallelism must be a whole number of at least 1, got {parallelism!r}")
     root = _store(store)
     reference = _flow_file(pipeline, root) if _is_flow(pipeline) else os.fspath(pipeline)  # type: ignore[arg-type]
     request = {
         "pipeline": reference,
-        "parameters": _parameter_texts(parameters),
+        "parameters": _parameter_values(parameters),
         "store": str(root),
-        "parallelism": max(1, parallelism or os.cpu_count() or 2),
+        "parallelism": parallelism or os.cpu_count() or 2,
         "run_id": run_id,
         "resume": resume,
         "sys_path": [entry or os.getcwd() for entry in sys.path],

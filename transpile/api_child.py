@@ -35,6 +35,20 @@ def _values(pipeline: str, store: Path, run_id: str) -> dict[str, Any] | None:
     return run_values(load_pipeline(pipeline, store), run._runstore, run.parameters)
 
 
+def _parameter_texts(pipeline: str, store: Path, values: dict[str, Any], resume: str | None) -> dict[str, str]:
+    """The run's parameter values as texts, once they are checked against the declared types (the one
+    checker of `transpile.plan.params`: a Python value must already have its parameter's type)."""
+    from transpile.errors import Diagnostic, TranspileError
+    from transpile.plan.params import check_values, encode
+    from transpile.runtime.loader import load_pipeline
+
+    if values and not resume:
+        problems = check_values(load_pipeline(pipeline, store).plan.parameters, values)
+        if problems:
+            raise TranspileError([Diagnostic(problem) for problem in problems])
+    return {name: encode(value) for name, value in values.items()}
+
+
 def execute(request: dict[str, Any]) -> dict[str, Any]:
     """Run the request; the result as JSON-ready data."""
     from transpile.errors import Diagnostic, TranspileError
@@ -44,12 +58,13 @@ def execute(request: dict[str, Any]) -> dict[str, Any]:
     pipeline, store = request["pipeline"], Path(request["store"])
     run_id = request["run_id"]
     try:
+        texts = _parameter_texts(pipeline, store, request["parameters"], request["resume"])
         if run_id is None and request["resume"] is None:
             run_id = _new_run_id(pipeline, store)
         run_id = run_id or request["resume"]
         _, code = start_run(
             pipeline,
-            request["parameters"],
+            texts,
             store=store,
             parallelism=request["parallelism"],
             run_id=None if request["resume"] else run_id,

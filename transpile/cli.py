@@ -97,24 +97,50 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate only: every problem of every pipeline given, nothing written."""
+    """Validate only: every problem of every pipeline given, nothing written (`--json`: one JSON document)."""
     from transpile.errors import TranspileError
     from transpile.verify import verify
 
-    failed = False
+    results = []
     for pipeline in args.pipelines:
         try:
             verified = verify(pipeline, args.config, args.target)
         except TranspileError as exc:
             if args.target is not None and not exc.diagnostics:
                 raise
-            print(str(exc), file=sys.stderr)
-            failed = True
+            results.append({"pipeline": pipeline, "ok": False, "errors": exc.diagnostics})
+            if not args.json:
+                print(str(exc), file=sys.stderr)
             continue
         steps = len(verified.compiled.index.steps)
-        where = f", compiles for {args.target}" if args.target else ""
-        print(f"{pipeline}: ok ({steps} step{'s' if steps != 1 else ''}{where})", file=sys.stderr)
+        results.append({"pipeline": pipeline, "ok": True, "steps": steps, "errors": []})
+        if not args.json:
+            where = f", compiles for {args.target}" if args.target else ""
+            print(f"{pipeline}: ok ({steps} step{'s' if steps != 1 else ''}{where})", file=sys.stderr)
+    failed = any(not result["ok"] for result in results)
+    if args.json:
+        print(_check_json(results, args.target, ok=not failed))
     return EXIT_ERROR if failed else 0
+
+
+def _check_json(results: list[dict], target: str | None, ok: bool) -> str:
+    """`check --json`: {ok, target, pipelines: [{pipeline, ok, steps?, errors: [{message, file, line, column,
+    step, hint}]}]}."""
+    import json
+
+    def error(diagnostic) -> dict:
+        span = diagnostic.span
+        return {
+            "message": diagnostic.message,
+            "file": span.file if span else None,
+            "line": span.line if span and span.line > 0 else None,
+            "column": span.col if span and span.line > 0 else None,
+            "step": diagnostic.step,
+            "hint": diagnostic.hint,
+        }
+
+    pipelines = [{**result, "errors": [error(d) for d in result["errors"]]} for result in results]
+    return json.dumps({"ok": ok, "target": target, "pipelines": pipelines}, indent=2, ensure_ascii=False)
 
 
 def _check(text: str, path: Path) -> int:
@@ -143,10 +169,18 @@ def _check(text: str, path: Path) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from transpile.schema import write_schemas
+    """The JSON Schemas, on standard output (`-`) or as files in a directory; never into the package."""
+    from transpile.schema import rendered
 
-    for path in write_schemas(Path(args.output) if args.output else None):
-        print(f"wrote {path}", file=sys.stderr)
+    files = rendered(args.which)
+    if args.output == "-":
+        for name, text in files.items():
+            sys.stdout.write(text if len(files) == 1 else f"# ==> {name} <==\n{text}")
+        return 0
+    directory = Path(args.output)
+    for name, text in files.items():
+        _write_output(text, directory / name)
+        print(f"wrote {directory / name}", file=sys.stderr)
     return 0
 
 
@@ -158,34 +192,54 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
+class _TopParser(argparse.ArgumentParser):
+    """The top-level parser: its help ends with the targets (plugins included), looked up only when shown."""
+
+    def format_help(self) -> str:
+        from transpile.backends.registry import available
+
+        return super().format_help() + f"\ntargets (-t): {', '.join(available())}\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="transpile", description="Compile pipeline DAGs to Argo Workflows, Airflow and Prefect."
+    parser = _TopParser(
+        prog="transpile",
+        description="Compile pipeline DAGs (YAML or the Python SDK) to Argo Workflows, Airflow 3, Prefect 3 or "
+        "SLURM, and run them locally the way every engine runs them.",
     )
     parser.add_argument("--version", action="version", version=f"transpile {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    target_help = "backend: argo (default), airflow, prefect, slurm or a plugin's (`transpile targets` lists them)"
 
     p = sub.add_parser("compile", help="compile a pipeline for a target engine")
     p.add_argument("pipeline", metavar="PIPELINE", help="pipeline.yaml, pipeline.py, pipeline.py:attribute, - (stdin)")
-    p.add_argument("-t", "--target", default="argo", help="backend (default: argo; `transpile targets` lists)")
+    p.add_argument("-t", "--target", default="argo", help=target_help)
     p.add_argument("-c", "--config", metavar="DEPLOY.yaml", help="deploy settings (namespace, image, volume...)")
     p.add_argument("-o", "--output", default="-", metavar="FILE|DIR|-", help="where to write (default: stdout)")
     p.add_argument("--check", action="store_true", help="exit 1 with a diff if the output file is stale")
     p.add_argument("--with-claim", action="store_true", help="also emit the PersistentVolumeClaim manifest")
-    p.add_argument("--flavour", default=None, help="backend-specific variant (see README)")
+    p.add_argument(
+        "--flavour", default=None, help="a backend's variant: airflow kubernetes|local, prefect pod|job (see README)"
+    )
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("check", help="validate pipelines: print every problem, write nothing (exit 0 or 2)")
     p.add_argument("pipelines", nargs="+", metavar="PIPELINE", help="pipeline files (- reads standard input)")
-    p.add_argument("-t", "--target", default=None, help="also check what this backend can express")
+    p.add_argument(
+        "-t", "--target", default=None, help="also check what this backend can express (" + target_help + ")"
+    )
     p.add_argument("-c", "--config", metavar="DEPLOY.yaml", help="deploy settings to check with it")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout (for scripts)")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("targets", help="list the available backends")
+    p = sub.add_parser("targets", help="list the available backends (built-ins, then plugins)")
     p.set_defaults(func=cmd_targets)
 
-    p = sub.add_parser("schema", help="regenerate the JSON Schemas of the pipeline and deploy formats")
-    p.add_argument("-o", "--output", metavar="DIR", help="directory (default: the package's schemas/)")
+    p = sub.add_parser("schema", help="print or write the JSON Schemas of the pipeline and deploy formats")
+    p.add_argument("which", nargs="?", choices=("pipeline", "deploy"), help="only this schema (default: both)")
+    p.add_argument(
+        "-o", "--output", default="-", metavar="DIR|-", help="a directory to write the files into (default: stdout)"
+    )
     p.set_defaults(func=cmd_schema)
 
     _register_other_commands(sub)

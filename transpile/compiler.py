@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from transpile.errors import Diagnostic, TranspileError
+from transpile.frontends.nesting import limit_composites
 from transpile.frontends.validation import check_model
 from transpile.ir.graph import walk
 from transpile.ir.models import FORMAT_VERSION, Pipeline
@@ -66,18 +67,22 @@ def load_data(
     (data, SourceMap). With `problems`, reading problems that do not stop it are added there (and the
     document paths they are at to `tainted`)."""
     if reference.endswith(".py") or ".py:" in reference:
-        from transpile.frontends.python import load_flow
+        from transpile.frontends.python_loader import load_flow
 
         flow, file = load_flow(reference)
         found = flow.problems()
-        if found:
+        if found and problems is None:
             raise TranspileError(found)
+        if problems is not None:
+            problems += found
+        if tainted is not None:
+            tainted += flow.tainted_paths()
         return flow.to_data(), flow.source_map(file)
     from transpile.frontends.yaml import ParseNotes, read_yaml_file
 
     notes = ParseNotes()
     data, source = read_yaml_file(reference, notes=notes)
-    found = notes.problems + _yaml11_parameters(notes, source)
+    found = notes.problems + _yaml11_parameters(notes, source) + _scalar_keys_in_parameters(notes, source)
     if found and problems is None:
         raise TranspileError(found)
     if problems is not None:
@@ -104,6 +109,31 @@ def _yaml11_parameters(notes, source: SourceMap) -> list[Diagnostic]:
     return found
 
 
+def _scalar_keys_in_parameters(notes, source: SourceMap) -> list[Diagnostic]:
+    """Unquoted keys inside a parameter's value that YAML 1.2 reads as numbers, booleans or null: JSON keys
+    are strings (the Python SDK refuses such keys too), so they are refused rather than rewritten."""
+    found = []
+    for path, text, kind in notes.scalar_keys:
+        if len(path) >= 3 and path[0] == "parameters":
+            found.append(
+                Diagnostic(
+                    f"parameter '{path[1]}': the key {text} is {kind} in YAML 1.2, not a string; JSON keys are strings",
+                    source.span(path, key=True),
+                    hint=f'quote it: "{text}"',
+                )
+            )
+    return found
+
+
+def _deploy_config(data: Any) -> bool:
+    """True for a mapping that has no `steps` and whose keys are all deploy config settings."""
+    from transpile.config import DeployConfig
+
+    if not isinstance(data, dict) or not data or "steps" in data:
+        return False
+    return set(data) <= set(DeployConfig.model_fields) and not set(data) <= set(Pipeline.model_fields)
+
+
 def _compiled_spec(data: Any) -> str | None:
     """The kind of a compiled engine spec (a mapping with apiVersion and kind), else None."""
     if isinstance(data, dict) and "apiVersion" in data and "kind" in data and "steps" not in data:
@@ -119,9 +149,16 @@ def analyse_data(data: Any, source: SourceMap, source_file: str, tainted: tuple 
         from transpile.frontends.yaml import compiled_spec_diagnostic
 
         return Analysis(None, [compiled_spec_diagnostic(source.file, kind)], sound=False)
+    if _deploy_config(data):
+        message = "this is a deploy config (namespace, image, volume...), not a pipeline"
+        hint = "give it with -c, and the pipeline (the YAML with `name:` and `steps:`) as the PIPELINE argument"
+        return Analysis(None, [Diagnostic(message, source.span(()), hint=hint)], sound=False)
+    data, too_deep, cut = limit_composites(data, source)
     checked = check_model(Pipeline, data, source)
-    checked.tainted += list(tainted)
-    analysis = Analysis(None, list(checked.diagnostics), checked.tainted_steps(), sound=checked.model is not None)
+    checked.tainted += list(tainted) + cut
+    analysis = Analysis(
+        None, too_deep + list(checked.diagnostics), checked.tainted_steps(), sound=checked.model is not None
+    )
     if checked.model is None:
         return analysis
     pipeline = checked.model
@@ -147,17 +184,25 @@ def source_file(reference: str) -> str:
     return reference.split(".py:")[0] + ".py" if ".py:" in reference else reference
 
 
+def in_file_order(found: list[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics in file order: a reader fixes them top to bottom (ties keep the order of the stages)."""
+    return sorted(found, key=lambda d: (d.span is None, d.span.line if d.span else 0, d.span.col if d.span else 0))
+
+
 def analyse(reference: str) -> Analysis:
     """Read and check a pipeline file, collecting the problems of every stage (reading, format, meaning)."""
     problems: list[Diagnostic] = []
     tainted: list = []
     data, source = load_data(reference, problems, tainted)
     analysis = analyse_data(data, source, source_file(reference), tuple(tainted))
-    found = problems + analysis.diagnostics
-    # In file order: a reader fixes them top to bottom (ties keep the order of the stages).
-    analysis.diagnostics = sorted(
-        found, key=lambda d: (d.span is None, d.span.line if d.span else 0, d.span.col if d.span else 0)
-    )
+    analysis.diagnostics = in_file_order(problems + analysis.diagnostics)
+    return analysis
+
+
+def analyse_flow(flow, reference: str) -> Analysis:
+    """Check a Python SDK `Flow` object: what the builder refused and every later stage, in one report."""
+    analysis = analyse_data(flow.to_data(), flow.source_map(flow.file), reference, tuple(flow.tainted_paths()))
+    analysis.diagnostics = in_file_order(flow.problems() + analysis.diagnostics)
     return analysis
 
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from transpile.ir import rules
-from transpile.ir.models import DNS_LABEL, Duration, Resources, check_image
+from transpile.ir.image import check_image
+from transpile.ir.models import DNS_LABEL, Duration, LabelKey, LabelValue, Resources
 from transpile.ir.pod import Pod
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class DeployConfig(_Model):
     )
     service_account: Annotated[str, _named(rules.check_dns_subdomain, "service account name")] | None = None
     volume: VolumeConfig = Field(default_factory=VolumeConfig)
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description="Labels of every object and pod.")
     parallelism: int | None = Field(None, ge=1, le=rules.INT_MAX, description="Most pods of one run at once.")
     ttl: Duration | None = Field(None, description="Delete finished runs after this long.")
     pipeline_file: str | None = Field(
@@ -119,14 +120,6 @@ class DeployConfig(_Model):
         description="Requests and limits of the control pods (a map's fan-out, a switch's select) and of Prefect's "
         "flow pod, for namespaces whose ResourceQuota needs them.",
     )
-
-    @field_validator("labels")
-    @classmethod
-    def _label_values(cls, labels: dict[str, str]) -> dict[str, str]:
-        for key, value in labels.items():
-            rules.check_label_key(key)
-            rules.check_label_value(key, value)
-        return labels
 
 
 def load_config(path: str | None) -> DeployConfig:

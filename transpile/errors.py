@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,15 +104,54 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     if not scored:
         return None
     best = max(scored, key=lambda item: (round(item[0], 2), item[1], -len(item[2])))
-    return f"did you mean '{best[2]}'?"
+    return f"did you mean '{best[2]}'?" + look_alike(word, best[2])
+
+
+def non_ascii_note(text: str) -> str:
+    """' (it holds U+0430 CYRILLIC SMALL LETTER A, not an ASCII letter)' for a name with characters that
+    may look like ASCII letters but are not; '' when the text is ASCII."""
+    import unicodedata
+
+    odd = list(dict.fromkeys(c for c in text if not c.isascii()))[:3]
+    if not odd:
+        return ""
+    named = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'a character')}" for c in odd)
+    return f" (it holds {named}, not an ASCII letter)"
+
+
+def look_alike(word: str, choice: str) -> str:
+    """When two names differ only in characters that look the same (a Cyrillic 'о' for a Latin 'o'), the
+    characters that differ, named, so the suggestion does not read as the word itself; else ''."""
+    import unicodedata
+
+    if len(word) != len(choice) or word == choice:
+        return ""
+    pairs = [(a, b) for a, b in zip(word, choice, strict=True) if a != b]
+    if not all(a.isascii() != b.isascii() for a, b in pairs):
+        return ""
+
+    def named(char: str) -> str:
+        return f"'{char}'" if char.isascii() else f"U+{ord(char):04X} {unicodedata.name(char, 'a character')}"
+
+    differences = ", ".join(f"{named(a)} where '{choice}' has {named(b)}" for a, b in pairs[:3])
+    return f" ('{word}' has {differences}: they look alike but differ)"
 
 
 _MEMORY_SOURCES: dict[str, list[str]] = {}
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as YAML and Python count lines (not U+0085, U+2028...)
+EXCERPT_WIDTH = 100  # characters of a long source line shown around the caret
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of a source text, split where YAML and Python break lines."""
+    return _LINE_BREAK.split(text)
+
+
 def remember_source(name: str, text: str) -> None:
     """Keep the text of a source that is not a file on disk (standard input), for the report's excerpts."""
-    _MEMORY_SOURCES[name] = text.splitlines()
+    _MEMORY_SOURCES[name] = source_lines(text)
 
 
 def _source_line(span: Span, cache: dict[str, list[str]]) -> str | None:
@@ -121,11 +161,24 @@ def _source_line(span: Span, cache: dict[str, list[str]]) -> str | None:
         cache[span.file] = _MEMORY_SOURCES[span.file]
     if span.file not in cache:
         try:
-            cache[span.file] = Path(span.file).read_text(encoding="utf-8", errors="replace").splitlines()
+            cache[span.file] = source_lines(Path(span.file).read_text(encoding="utf-8", errors="replace"))
         except OSError:
             cache[span.file] = []
     lines = cache[span.file]
     return lines[span.line - 1] if span.line <= len(lines) else None
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """A long line cut to about EXCERPT_WIDTH characters around `col` (marked with '...'), and the column
+    of the caret in what is shown. Tabs are shown as one space, so the caret stays under its character."""
+    line = line.replace("\t", " ")
+    if len(line) <= EXCERPT_WIDTH:
+        return line, col
+    start = max(0, min(col - EXCERPT_WIDTH // 2, len(line) - EXCERPT_WIDTH))
+    shown = line[start : start + EXCERPT_WIDTH]
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if start + EXCERPT_WIDTH < len(line) else ""
+    return prefix + shown + suffix, col - start + len(prefix)
 
 
 def format_diagnostic(diag: Diagnostic, cache: dict[str, list[str]] | None = None) -> str:
@@ -139,11 +192,11 @@ def format_diagnostic(diag: Diagnostic, cache: dict[str, list[str]] | None = Non
         out.append(f"  --> {diag.span}")
         text = _source_line(diag.span, cache)
         if text is not None:
+            text, col = _window(text, max(diag.span.col - 1, 0))
             gutter = " " * len(str(diag.span.line))
-            caret_pad = " " * max(diag.span.col - 1, 0)
             out.append(f" {gutter} |")
             out.append(f" {diag.span.line} | {text}")
-            out.append(f" {gutter} | {caret_pad}{'^' * max(diag.span.width, 1)}")
+            out.append(f" {gutter} | {' ' * col}{'^' * max(min(diag.span.width, EXCERPT_WIDTH - col), 1)}")
     if diag.hint:
         out.append(f"  = help: {diag.hint}")
     return "\n".join(out)

@@ -37,6 +37,15 @@ def check_config(path: str | None) -> tuple[DeployConfig | None, list[Diagnostic
         data, source = read_yaml_file(path, notes=notes, empty="")
     except TranspileError as exc:
         return None, exc.diagnostics
+    if isinstance(data, dict) and "steps" in data and "steps" not in DeployConfig.model_fields:
+        return None, [
+            Diagnostic(
+                "this is a pipeline (it has `steps`), not a deploy config",
+                source.span(("steps",), key=True),
+                hint="give the pipeline as the PIPELINE argument, and deploy settings (namespace, image, volume...) "
+                "in their own file with -c",
+            )
+        ]
     checked = check_deploy({} if data is None else data, source)
     return checked.model, notes.problems + checked.diagnostics
 

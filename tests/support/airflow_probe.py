@@ -1,10 +1,15 @@
 """Run inside the Airflow virtualenv: load DAG files with Airflow's own DagBag and describe what it built.
 
     python airflow_probe.py DAGS_DIR [--pods OUT_DIR]   (with $KUBECONFIG set for --pods)
+    python airflow_probe.py DAGS_DIR --render DAG_ID CONF_JSON
+
 
 Prints JSON: import errors, and per DAG its tasks with their operator, upstream ids, trigger rule, mapping,
 retries, timeouts and (for pods) image, volumes, mounts, resources, env, secrets and placement. With
---pods, also writes each unmapped pod's `build_pod_request_obj()` as YAML into OUT_DIR.
+--pods, also writes each unmapped pod's `build_pod_request_obj()` as YAML into OUT_DIR. With --render,
+renders the templated fields of each unmapped task of DAG_ID as a run with the params CONF_JSON overrides
+would (Airflow's own `render_template_fields` and the DAG's Jinja environment) and prints, per task, its
+rendered env (`env_vars` of a pod, `env` of a local command).
 """
 
 from __future__ import annotations
@@ -62,10 +67,31 @@ def describe(task) -> dict:
     return info
 
 
+def render(bag, dag_id: str, conf: dict) -> dict:
+    """{task id: its env after Airflow renders its templated fields for a run with `conf`}."""
+    dag = bag.dags[dag_id]
+    params = {key: dag.params[key] for key in dag.params} | conf
+    context = {"params": params, "run_id": "manual__2026-01-01T00:00:00+00:00", "ds": "2026-01-01", "dag": dag}
+    rendered = {}
+    for task in dag.tasks:
+        if type(task).__name__ not in ("NodePod", "NodeCommand"):  # the nodes (mapped ones render per item)
+            continue
+        task.render_template_fields(context, jinja_env=dag.get_template_env())
+        if hasattr(task, "env_vars"):
+            rendered[task.task_id] = _env(task.env_vars)
+        elif hasattr(task, "env"):
+            rendered[task.task_id] = dict(task.env or {})
+    return rendered
+
+
 def main() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[2] == "--render":
+        errors = {k: str(v) for k, v in bag.import_errors.items()}
+        print(json.dumps({"import_errors": errors, "rendered": render(bag, sys.argv[3], json.loads(sys.argv[4]))}))
+        return
     result = {"import_errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": {}}
     for dag_id, dag in bag.dags.items():
         result["dags"][dag_id] = {

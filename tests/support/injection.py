@@ -3,27 +3,44 @@ parameter values, env values and map items, read back byte for byte by python an
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-
-import yaml
 
 from tests.support.hostile import VALUES
 from transpile.runtime.store import RunStore
 
 # More strings that templating engines are known to alter: Jinja drops a template's trailing newline and
-# turns "\r\n" and "\r" into "\n"; leading and trailing spaces; Airflow's own macros.
-EXTRA = ("ends with a newline\n", "carriage\rreturn\r\n", "  padded  ", "{{ run_id }} {{ ds }} {{ params }}")
+# turns "\r\n" and "\r" into "\n"; leading and trailing spaces; Airflow's own macros; whole placeholders
+# `prefect deploy` replaces (a step output, a variable, the deployer's environment: SECRET_ENV is set when
+# it runs) or drops; values ending like a template file (Airflow's BashOperator loads `*.sh`, `*.bash`).
+SECRET_ENV = "TRANSPILE_INJECTION_SECRET"
+EXTRA = (
+    "ends with a newline\n",
+    "carriage\rreturn\r\n",
+    "  padded  ",
+    "{{ run_id }} {{ ds }} {{ params }}",
+    "{{x}}",
+    "{{ $" + SECRET_ENV + " }}",
+    "{{ prefect.variables.missing }}",
+    "{% if true %}yes{% endif %}",
+    "run.sh",
+    "setup.bash",
+    "page.j2",
+    "values.json",
+)
+# Mapping keys that read as numbers, booleans or null when unquoted (JSON keys: strings, kept as written).
+NUMBER_LIKE_KEYS = ("1e30", "0x1F", "007", "true", ".inf", "null")
 STRINGS = VALUES + EXTRA
 NAMES = [f"s{i}" for i in range(len(STRINGS))]
 ENV = {f"E{i}": value for i, value in enumerate(STRINGS)}
 DEFAULTS = {name: value for name, value in zip(NAMES, STRINGS, strict=True)} | {
     "items": list(STRINGS),
-    "obj": {"z": STRINGS[0], "a": STRINGS[2], "{{ key }}": STRINGS[5]},
+    "obj": {"z": STRINGS[0], "a": STRINGS[2], "{{ key }}": STRINGS[5]} | {k: k for k in NUMBER_LIKE_KEYS},
 }
 # Per-run values, different from the defaults.
 OVERRIDES = {name: value for name, value in zip(NAMES, reversed(STRINGS), strict=True)} | {
     "items": [f"run {s}" for s in STRINGS[:4]],
-    "obj": {"{% x %}": STRINGS[1], "b": [STRINGS[3]]},
+    "obj": {"{% x %}": STRINGS[1], "b": [STRINGS[3]], "{{x}}": "run.sh"} | {k: [k] for k in NUMBER_LIKE_KEYS},
 }
 
 STEPS = f'''"""Steps of the injection pipeline: they hand back exactly what reached them."""
@@ -67,7 +84,9 @@ def write_project(project: Path) -> str:
             },
         },
     }
-    (project / "inject.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    # JSON, which is YAML 1.2, so every key is a quoted string (a YAML 1.1 writer leaves `1e30:` unquoted,
+    # which YAML 1.2 reads as a number, and transpile refuses as a key)
+    (project / "inject.yaml").write_text(json.dumps(data, ensure_ascii=False, indent=1))
     (project / "inject_steps.py").write_text(STEPS)
     return "inject.yaml"
 

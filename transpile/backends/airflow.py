@@ -28,6 +28,8 @@ from transpile.plan.model import Plan, Step
 TASK_ID_LIMIT = 250
 GROUP_ID_LIMIT = 199  # validate_group_key: "less than 200 characters"
 FLAVOURS = ("kubernetes", "local")
+# Python allows 20 nested blocks in a function or module (CO_MAXBLOCKS); `with DAG` is one of them.
+MAX_GROUP_NESTING = 19
 NONE_FAILED_MIN_ONE = "none_failed_min_one_success"
 
 
@@ -186,6 +188,13 @@ class _DagBuilder:
             task_id = self.task_id(path)
             self.node(ctx, task_id, step, trigger=trigger)
             return _Ends([task_id], [task_id])
+        if ctx.indent == MAX_GROUP_NESTING:
+            self.refusals.unsupported(
+                f"composites nest more than {MAX_GROUP_NESTING} deep here (on_failure counts as one); an Airflow "
+                f"DAG file nests TaskGroups at most {MAX_GROUP_NESTING} deep (Python allows 20 nested blocks)",
+                path,
+                hint="flatten the pipeline: put the inner steps side by side in one block, joined by `needs`",
+            )
         self.emit(ctx.indent, f"with TaskGroup({py(self.group_id(path))}, prefix_group_id=False):")
         inner = _Context(ctx.instances, [], ctx.indent + 1)
         if step.map is not None:
@@ -326,6 +335,8 @@ class _DagBuilder:
             "body": body,
             **schedule,
             "uses_secrets": any(name == "secrets" for fields in self.settings.values() for name, _ in fields),
+            "uses_markers": any("EmptyOperator(" in line for line in body),
+            "uses_groups": any("TaskGroup(" in line for line in body),
         }
 
 

@@ -89,6 +89,8 @@ def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowT
         annotations["workflows.argoproj.io/description"] = plan.description
     library_annotations = {**annotations, "transpile.io/part-of": plan.name}
     pull_secrets = tuple({"name": name} for name in built.shared_secrets)
+    if plan.parameters:  # read by `transpile submit --run -p` to check values as `transpile run` does
+        annotations[params.TYPES_ANNOTATION] = params.types_annotation(plan.parameters)
 
     def document(name: str, templates: tuple[m.Template, ...], on_exit: str | None, main: bool) -> m.WorkflowTemplate:
         if main:

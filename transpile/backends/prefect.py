@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from transpile.backends.base import EmitOptions, Refusals
 from transpile.backends.prefect_pod import flow_pod_variables, job_fields
 from transpile.backends.pysource import comment_text, py, render
 from transpile.backends.yaml_writer import dump_all
+from transpile.ir.cron import every_seconds
 from transpile.ir.graph import ON_FAILURE, Path, toposort
 from transpile.ir.names import DottedNames, short_hash, step_key
 from transpile.package_data import templates_dir
@@ -37,6 +39,11 @@ NAME_LIMIT = 200
 _BODY_NAMES = {"start", "dict", "params"}
 # Names Prefect reserves for a flow function's own arguments (Flow.__init__ refuses them).
 PREFECT_RESERVED = {"wait_for", "return_state"}
+# What `prefect deploy` reads as a placeholder in the deployment (prefect.utilities.templating, 3.8.8): it
+# is replaced by a block, a variable, the deployer's environment (`{{ $NAME }}`) or a step output, or
+# dropped. User values never go into prefect.yaml (parameters stay in the flow file); the deploy settings
+# and the description that do reach the deployment are refused when they hold one.
+PREFECT_PLACEHOLDER = re.compile(r"{{\s*([\w\.\-\[\]$]+)\s*}}")
 
 
 def safe_parameter(name: str) -> bool:
@@ -178,13 +185,6 @@ class _FlowBuilder:
             collected.append(f"**{py(unsafe)}, **params" if unsafe else "**params")
         return ", ".join(parts), "{" + ", ".join(collected) + "}"
 
-    def parameters(self) -> dict[str, Any]:
-        """The deployment's parameters as Prefect stores a flow run's: names taken through `**params` under
-        `params` (Prefect binds them back into keyword arguments when it calls the flow function)."""
-        found = {n: v for n, v in self.plan.parameters.items() if safe_parameter(n)}
-        unsafe = {n: v for n, v in self.plan.parameters.items() if not safe_parameter(n)}
-        return found | {"params": unsafe} if unsafe else found
-
     def function_name(self) -> str:
         name = self.plan.name.replace("-", "_")
         return name if name.isidentifier() and not keyword.iskeyword(name) else f"flow_{name}"
@@ -217,7 +217,7 @@ class _FlowBuilder:
             "body": body or ["pass"],
             "on_failure": on_failure,
             "flow_name": py(plan.name),
-            "description": py(plan.description),
+            "description": py(plan.description or f"transpile pipeline {plan.name}"),
             "function": self.function_name(),
             "signature": signature,
             "params_dict": params_dict,
@@ -235,11 +235,49 @@ class _FlowBuilder:
             )
         return image or ""
 
+    def refuse_placeholders(self) -> None:
+        """Refuse what `prefect deploy` would rewrite: a placeholder in a string the deployment carries."""
+        deploy = self.plan.deploy
+        found = {
+            "the deploy config's `working_dir`": deploy.working_dir,
+            "the deploy config's `volume.mount_path`": deploy.volume.mount_path,
+        }
+        for what, value in found.items():
+            if value and PREFECT_PLACEHOLDER.search(value):
+                self.refusals.unsupported(
+                    f"{what} holds {PREFECT_PLACEHOLDER.search(value).group()!r}, which `prefect deploy` would "
+                    "replace (by a variable, the deployer's environment or nothing)",
+                    hint="Prefect has no escaping for '{{ name }}' in a deployment",
+                )
+        description = self.plan.description
+        if description and PREFECT_PLACEHOLDER.search(description):
+            self.refusals.unsupported(
+                f"the description holds {PREFECT_PLACEHOLDER.search(description).group()!r}, which `prefect deploy` "
+                "would replace (by a variable, the deployer's environment or nothing)",
+                doc=("description",),
+                hint="write it without '{{ name }}': Prefect has no escaping in a deployment",
+            )
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """The deployment's schedule: a cron, or an interval in seconds for `@every` (Prefect reads no
+        `@every` cron)."""
+        schedule = self.plan.schedule
+        if schedule is None:
+            return []
+        seconds = every_seconds(schedule.cron)
+        entry: dict[str, Any] = {"cron": schedule.cron} if seconds is None else {"interval": seconds}
+        if schedule.timezone:
+            entry["timezone"] = schedule.timezone
+        return [entry]
+
     def deployment(self, flow_file: str) -> str:
-        """prefect.yaml: one deployment on a Kubernetes work pool whose job variables mount the volume."""
+        """prefect.yaml: one deployment on a Kubernetes work pool whose job variables mount the volume. It
+        holds no parameters and no description: the flow function's defaults and its `@flow` description give
+        them, as Python literals that `prefect deploy` does not template."""
         plan = self.plan
         deploy = plan.deploy
         volume = deploy.volume
+        self.refuse_placeholders()
         variables: dict[str, Any] = {"image": self.flow_image()}
         if deploy.namespace:
             variables["namespace"] = deploy.namespace
@@ -259,21 +297,15 @@ class _FlowBuilder:
             "deployments": [
                 {
                     "name": plan.name,
-                    "description": plan.description or f"transpile pipeline {plan.name}",
                     "entrypoint": f"{flow_file}:{self.function_name()}",
-                    "parameters": self.parameters(),
                     "work_pool": {"name": "transpile-kubernetes", "job_variables": variables},
                 }
             ],
         }
-        schedule = plan.schedule
-        if schedule is not None:
+        if plan.schedule is not None:
             deployment = document["deployments"][0]
-            entry = {"cron": schedule.cron}
-            if schedule.timezone:
-                entry["timezone"] = schedule.timezone
-            deployment["schedules"] = [entry]
-            if schedule.concurrency_policy == "Forbid":
+            deployment["schedules"] = self.schedules()
+            if plan.schedule.concurrency_policy == "Forbid":
                 deployment["concurrency_limit"] = 1
         header = (
             f"# Generated by transpile from {comment_text(deploy.pipeline_file)}; do not edit by hand.\n"

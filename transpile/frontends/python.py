@@ -14,32 +14,33 @@ A single string where a list of names is expected (`returns`, `needs`, `catalog`
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import re
 import sys
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from transpile.errors import Diagnostic, Span, TranspileError, did_you_mean
+from transpile.errors import Diagnostic, Span
+from transpile.frontends import sdk_checks
 from transpile.frontends.plain import Problem, plain_json
+from transpile.frontends.sdk_checks import names as _checked_names
+from transpile.frontends.sdk_checks import python_ref
 from transpile.ir.source import DocPath, SourceMap
 
 if TYPE_CHECKING:
     from transpile.results import Run
 
-_MODULE_PREFIX = "_transpile_pipeline_"
 SETTINGS: tuple[str, ...] = ("image", "retries", "timeout", "resources", "env", "secrets", "node_selector")
 SETTINGS += ("tolerations", "service_account", "pod", "catalog")
+
+
+_SDK_FILES = frozenset([__file__, sdk_checks.__file__])  # frames of the builder itself, never the user's line
 
 
 def _caller_frame() -> FrameType | None:
     """The first frame outside this module: where the user called the builder."""
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename == __file__:
+    while frame is not None and frame.f_code.co_filename in _SDK_FILES:
         frame = frame.f_back
     return frame
 
@@ -65,27 +66,35 @@ class _Record:
     def __init__(self) -> None:
         self.sources: dict[DocPath, Span] = {}
         self.problems: list[Diagnostic] = []
+        self.tainted: list[DocPath] = []  # steps with problems here: later stages do not repeat them
 
-    def problem(self, message: str, step: str | None = None, hint: str | None = None) -> None:
+    def problem(self, message: str, step: str | None = None, hint: str | None = None, doc: DocPath = ()) -> None:
         self.problems.append(Diagnostic(message, _caller_span(), step=step, hint=hint))
+        if doc:
+            self.tainted.append(doc)
+
+    def unknown_keywords(
+        self, unknown: Mapping[str, Any], allowed: Sequence[str], step: str | None, doc: DocPath
+    ) -> None:
+        """A keyword argument the call does not take, with a suggestion (`retry=` -> `retries`)."""
+        from transpile.frontends.python_loader import suggest
+
+        for word in unknown:
+            self.problem(f"unexpected keyword argument '{word}'", step, suggest(word, allowed), doc)
 
 
-def _plain(value: Any, where: str, record: _Record, step: str | None = None) -> Any:
+def _plain(value: Any, where: str, record: _Record, step: str | None = None, doc: DocPath = ()) -> Any:
     """`value` as plain JSON data; what is not JSON is a problem located at the caller's line."""
     problems: list[Problem] = []
     data = plain_json(value, where, problems)
     for message, hint in problems:
-        record.problem(message, step, hint)
+        record.problem(message, step, hint, doc)
     return data
 
 
-def _names(value: Any) -> list[Any]:
-    """A list of names; a single string is one name (not its characters)."""
-    if value is None:
-        return []
-    if isinstance(value, (str, StepRef)):
-        value = [value]
-    return [n.name if isinstance(n, StepRef) else n for n in value]
+def _names(value: Any, what: str, record: _Record, step: str | None, doc: DocPath) -> list[str]:
+    """A list of names (`needs` also takes step handles, by their names); anything else is a problem."""
+    return _checked_names(value, what, StepRef, lambda message, hint: record.problem(message, step, hint, doc))
 
 
 class StepRef:
@@ -104,33 +113,15 @@ Needs: TypeAlias = "StepRef | str | Sequence[StepRef | str] | None"
 Names: TypeAlias = "str | Sequence[str] | None"
 
 
-def _python_ref(target: str | Callable[..., Any], record: _Record, step: str) -> str:
-    """`module:qualname` of a step function; a function a pod cannot import is a located problem."""
-    if isinstance(target, str):
-        return target
-    module = str(getattr(target, "__module__", None) or "?")
-    qualname = str(getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target)))
-    reference = f"{module}:{qualname}"
-    if "<locals>" in qualname or "<lambda>" in qualname:
-        record.problem(
-            f"'{qualname}' is a nested function or a lambda, which pods cannot import",
-            step,
-            "define the function at the top level of an importable module",
-        )
-    elif module.startswith(_MODULE_PREFIX):
-        record.problem(
-            f"function '{qualname}' is defined in the pipeline file itself; pods import step functions by module "
-            "and cannot import the pipeline file as one",
-            step,
-            "move the function into an importable module (e.g. steps.py beside the pipeline) and import it from there",
-        )
-    elif module == "__main__":
-        record.problem(
-            f"function '{qualname}' is defined in the script being run (__main__), which pods cannot import",
-            step,
-            "move the function into an importable module and import it from there",
-        )
-    return reference
+# The keyword arguments of each builder call, by the kind of step it adds (for did-you-mean hints).
+_KEYWORDS = {
+    "python": (*SETTINGS, "needs", "returns"),
+    "shell": (*SETTINGS, "needs", "returns"),
+    "stub": ("needs",),
+    "map": ("over", "as_", "needs"),
+    "parallel": ("needs",),
+    "switch": ("on", "needs"),
+}
 
 
 class Steps:
@@ -141,9 +132,12 @@ class Steps:
         self._record = record
         self._steps: dict[str, Any] = {}
 
-    def _add(self, name: str, body: dict[str, Any], needs: Needs) -> dict[str, Any]:
+    def _add(self, name: str, body: dict[str, Any], needs: Needs, unknown: Mapping[str, Any] = {}) -> dict[str, Any]:
+        doc = self._doc_path + (name,)
+        allowed = _KEYWORDS.get(next(iter(body), ""), ("needs",))
+        self._record.unknown_keywords(unknown, allowed, str(name), doc)
         data: dict[str, Any] = {}
-        wanted = _names(needs)
+        wanted = _names(needs, "needs", self._record, str(name), doc)
         if wanted:
             data["needs"] = wanted
         data.update(body)
@@ -154,17 +148,26 @@ class Steps:
         sources[self._doc_path + (name,)] = _caller_span()
         return data
 
-    def _task(self, name: str, body: dict[str, Any], needs: Needs, returns: Names, settings: dict[str, Any]) -> StepRef:
-        names = _names(returns)
+    def _task(
+        self,
+        name: str,
+        body: dict[str, Any],
+        needs: Needs,
+        returns: Names,
+        settings: dict[str, Any],
+        unknown: Mapping[str, Any],
+    ) -> StepRef:
+        doc = self._doc_path + (name,)
+        names = _names(returns, "returns", self._record, str(name), doc)
         if names:
             body["returns"] = names
         for key, value in settings.items():
             if value is None:
                 continue
             if key == "catalog" and isinstance(value, Mapping):
-                value = {k: _names(v) if isinstance(v, str) else v for k, v in value.items()}
-            body[key] = _plain(value, key, self._record, name)
-        return StepRef(name, self._add(name, body, needs))
+                value = {k: _names(v, "glob", self._record, str(name), doc) for k, v in value.items()}
+            body[key] = _plain(value, key, self._record, name, doc)
+        return StepRef(name, self._add(name, body, needs, unknown))
 
     def python(
         self,
@@ -184,16 +187,19 @@ class Steps:
         service_account: str | None = None,
         pod: Mapping[str, Any] | None = None,
         catalog: Mapping[str, str | Sequence[str]] | None = None,
+        **unknown: Any,
     ) -> StepRef:
         """A step calling `module:function` (or the function itself) with arguments bound by name.
 
         `returns` names the return value (one name) or the items of the returned tuple (several).
         """
-        body: dict[str, Any] = {"python": _python_ref(target, self._record, name)}
+        doc = self._doc_path + (name,)
+        reference = python_ref(target, lambda message, hint: self._record.problem(message, name, hint, doc))
+        body: dict[str, Any] = {"python": reference}
         settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
         settings.update(service_account=service_account, pod=pod)
-        return self._task(name, body, needs, returns, settings)
+        return self._task(name, body, needs, returns, settings, unknown)
 
     def shell(
         self,
@@ -213,34 +219,35 @@ class Steps:
         service_account: str | None = None,
         pod: Mapping[str, Any] | None = None,
         catalog: Mapping[str, str | Sequence[str]] | None = None,
+        **unknown: Any,
     ) -> StepRef:
         """A step running `command` with bash; values arrive as environment variables, and each name in
         `returns` is read from the file `$TRANSPILE_RETURNS/<name>`."""
         settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
         settings.update(service_account=service_account, pod=pod)
-        return self._task(name, {"shell": command}, needs, returns, settings)
+        return self._task(name, {"shell": command}, needs, returns, settings, unknown)
 
-    def stub(self, name: str, *, needs: Needs = None) -> StepRef:
+    def stub(self, name: str, *, needs: Needs = None, **unknown: Any) -> StepRef:
         """A placeholder step that does nothing."""
-        return StepRef(name, self._add(name, {"stub": True}, needs))
+        return StepRef(name, self._add(name, {"stub": True}, needs, unknown))
 
-    def map(self, name: str, *, over: str, as_: str, needs: Needs = None) -> MapRef:
+    def map(self, name: str, *, over: str, as_: str, needs: Needs = None, **unknown: Any) -> MapRef:
         """A runtime fan-out: add steps to the returned block; they run once per item of `over`."""
         ref = MapRef(name, self._doc_path + (name, "map", "steps"), self._record)
-        ref.data = self._add(name, {"map": {"over": over, "as": as_, "steps": ref._steps}}, needs)
+        ref.data = self._add(name, {"map": {"over": over, "as": as_, "steps": ref._steps}}, needs, unknown)
         return ref
 
-    def parallel(self, name: str, *, needs: Needs = None) -> ParallelRef:
+    def parallel(self, name: str, *, needs: Needs = None, **unknown: Any) -> ParallelRef:
         """Static branches: call `.branch(name)` on the result for each branch."""
         ref = ParallelRef(name, self._doc_path + (name, "parallel"), self._record)
-        ref.data = self._add(name, {"parallel": ref._branches}, needs)
+        ref.data = self._add(name, {"parallel": ref._branches}, needs, unknown)
         return ref
 
-    def switch(self, name: str, *, on: str, needs: Needs = None) -> SwitchRef:
+    def switch(self, name: str, *, on: str, needs: Needs = None, **unknown: Any) -> SwitchRef:
         """Exactly one case runs, chosen by the value of `on`: call `.case(value)` for each case."""
         ref = SwitchRef(name, self._doc_path + (name, "switch", "cases"), self._record)
-        ref.data = self._add(name, {"switch": {"on": on, "cases": ref._cases}}, needs)
+        ref.data = self._add(name, {"switch": {"on": on, "cases": ref._cases}}, needs, unknown)
         return ref
 
 
@@ -295,11 +302,14 @@ class Flow(Steps):
         parameters: Mapping[str, Any] | None = None,
         defaults: Mapping[str, Any] | None = None,
         schedule: str | Mapping[str, Any] | None = None,
+        **unknown: Any,
     ):
         record = _Record()
         span = _caller_span()
         record.sources[()] = span
+        record.unknown_keywords(unknown, ("description", "parameters", "defaults", "schedule"), None, ())
         super().__init__(("steps",), record)
+        self.span = span  # where the Flow was created
         self.name = name
         self.description = description
         self.parameters: dict[str, Any] = _plain(dict(parameters or {}), "parameters", record)
@@ -345,7 +355,9 @@ class Flow(Steps):
         JSON, step functions a pod cannot import."""
         return list(self._record.problems)
 
-    duplicates = problems  # the name the compiler calls
+    def tainted_paths(self) -> list[DocPath]:
+        """The document paths of the steps those problems are in (later stages do not repeat them)."""
+        return list(self._record.tainted)
 
     def reference(self) -> str:
         """How a pod loads this Flow: its file, or `file.py:attribute` when that file defines several Flows."""
@@ -376,67 +388,3 @@ class Flow(Steps):
         from transpile.api import compile
 
         return compile(self, target, config)
-
-
-_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str | None:
-    """A did-you-mean hint, preferring the longest shared prefix (`retry` -> `retries`, not `returns`)."""
-    prefix = max(choices, key=lambda c: len(os.path.commonprefix([c, word])))
-    if len(os.path.commonprefix([prefix, word])) >= 3:
-        return f"did you mean '{prefix}'?"
-    return did_you_mean(word, choices)
-
-
-def _user_error(exc: BaseException, file: str) -> Diagnostic:
-    """An exception raised by the user's pipeline module, located at its deepest frame in that file."""
-    span = Span(file)
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if Path(frame.filename).resolve() == Path(file).resolve():
-            span = Span(file, frame.lineno or 0, (getattr(frame, "colno", None) or 0) + 1)
-    if isinstance(exc, SystemExit):
-        return Diagnostic(
-            f"the pipeline file called sys.exit({exc.code!r}) while being imported",
-            span,
-            hint='a pipeline file only defines a Flow; put script code under `if __name__ == "__main__":`',
-        )
-    hint = None
-    unexpected = _UNEXPECTED.search(str(exc)) if isinstance(exc, TypeError) else None
-    if unexpected:
-        hint = _suggest(unexpected.group(1), SETTINGS + ("needs", "returns", "description", "parameters", "schedule"))
-    return Diagnostic(f"importing the pipeline module failed: {type(exc).__name__}: {exc}", span, hint=hint)
-
-
-def load_flow(reference: str) -> tuple[Flow, str]:
-    """Import `file.py` (or `file.py:attribute`) and return its Flow and the file path."""
-    file, _, attribute = reference.partition(".py:")
-    file = file + ".py" if attribute or not file.endswith(".py") else file
-    path = Path(file)
-    if not path.is_file():
-        raise TranspileError([Diagnostic(f"no such file: {file}", Span(file))])
-    module_name = _MODULE_PREFIX + path.stem.replace("-", "_")
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise TranspileError([Diagnostic("cannot import this file as Python", Span(file))])
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent.resolve()))
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        span = Span(file, exc.lineno or 0, exc.offset or 0)
-        raise TranspileError([Diagnostic(f"invalid Python: {exc.msg}", span)]) from None
-    except (Exception, SystemExit) as exc:  # the user's module: report, never a traceback, never exit
-        raise TranspileError([_user_error(exc, file)]) from None
-    finally:
-        sys.path.remove(str(path.parent.resolve()))
-    if attribute:
-        flow = getattr(module, attribute, None)
-        if not isinstance(flow, Flow):
-            raise TranspileError([Diagnostic(f"'{attribute}' in {file} is not a transpile Flow", Span(file))])
-        return flow, file
-    flows = [value for value in vars(module).values() if isinstance(value, Flow)]
-    if len(flows) != 1:
-        found = "no Flow" if not flows else f"{len(flows)} Flows"
-        raise TranspileError([Diagnostic(f"{file} defines {found}; name one as {file}:ATTRIBUTE", Span(file))])
-    return flows[0], file

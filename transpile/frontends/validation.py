@@ -7,7 +7,6 @@ again, so the next stages can still report their own problems in the same run.
 
 from __future__ import annotations
 
-import copy
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,7 +14,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from transpile.errors import Diagnostic, TranspileError, did_you_mean
+from transpile.errors import Diagnostic, TranspileError, did_you_mean, non_ascii_note
+from transpile.frontends.nesting import plain_copy
 from transpile.ir.kube_schema import HINT
 from transpile.ir.pod import misplaced_hint
 from transpile.ir.source import DocPath, SourceMap
@@ -208,8 +208,10 @@ def _message(error: dict[str, Any], path: DocPath) -> str:
     if kind == "string_pattern_mismatch":
         form = _PATTERNS.get(ctx.get("pattern", ""), "the expected form")
         if error["loc"] and error["loc"][-1] == "[key]":
-            return f"{where}: '{error['loc'][-2]}' is not a valid name: it must be {form}"
-        return f"{where}: {_shown(value)} is not valid: it must be {form}"
+            key = str(error["loc"][-2])
+            return f"{where}: '{key}' is not a valid name: it must be {form}{non_ascii_note(key)}"
+        note = non_ascii_note(value) if isinstance(value, str) else ""
+        return f"{where}: {_shown(value)} is not valid: it must be {form}{note}"
     if kind in _TYPE_WORDS:
         if path and isinstance(path[-1], int):
             form = _ITEM_FORMS.get(name, _TYPE_WORDS[kind])
@@ -316,7 +318,7 @@ def _cut(data: Any, path: DocPath) -> bool:
     if isinstance(path[-1], str) and path[-1].startswith("\0"):  # a missing key
         key, parent = path[-1][1:], path[:-1]
         if not parent and key in _TOP_PLACEHOLDERS:
-            data[key] = copy.deepcopy(_TOP_PLACEHOLDERS[key])
+            data[key] = plain_copy(_TOP_PLACEHOLDERS[key])
             return True
         return _cut(data, parent)
     container = data
@@ -342,7 +344,7 @@ def check_model(model: type[M], data: Any, source: SourceMap) -> Checked[M]:
     except ValidationError as exc:
         found = list(_diagnostics(model, data, exc, source))
     checked: Checked[M] = Checked(None, [d for _, d in found], [p for p, _ in found])
-    repaired = copy.deepcopy(data)
+    repaired = plain_copy(data)
     paths = [p for p, _ in found]
     for _ in range(8):  # each round cuts deeper only where a cut left a required key missing
         cuts = sorted(set(paths), key=lambda p: [(str(type(s)), s) for s in p], reverse=True)

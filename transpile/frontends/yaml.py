@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from transpile.errors import Diagnostic, Span, TranspileError
+from transpile.errors import Diagnostic, Span, TranspileError, source_lines
 from transpile.ir.source import DocPath, SourceMap
 
 try:
@@ -81,6 +81,7 @@ class ParseNotes:
 
     problems: list[Diagnostic] = field(default_factory=list)
     yaml11_booleans: list[tuple[DocPath, str]] = field(default_factory=list)
+    scalar_keys: list[tuple[DocPath, str, str]] = field(default_factory=list)  # unquoted non-string keys, as written
     tainted: list[DocPath] = field(default_factory=list)  # where those problems are (for follow-on reports)
 
 
@@ -189,7 +190,11 @@ def _convert(root: yaml.Node, source: SourceMap, notes: ParseNotes, positions: b
             plain = isinstance(key_node, yaml.ScalarNode) and not key_node.style  # '' (libyaml) or None (Python)
             if plain and key_node.tag == _IMPLICIT:
                 resolved = _plain_scalar(key)
+                text = key
                 key = key if resolved is None or isinstance(resolved, bool) else str(resolved)
+                if not isinstance(resolved, str):
+                    kind = "null" if resolved is None else "a boolean" if isinstance(resolved, bool) else "a number"
+                    notes.scalar_keys.append((path + (key,), text, kind))
             if key in mapping:
                 first = source.keys.get(path + (key,))
                 where = f" (first at line {source.span(path + (key,), key=True).line})" if first else ""
@@ -237,11 +242,55 @@ def _syntax_error(exc: yaml.YAMLError, text: str, file: str) -> TranspileError:
         if re.search(r"^apiVersion:", text, re.MULTILINE):
             return TranspileError([compiled_spec_diagnostic(file)])
         problem = "the file holds several YAML documents ('---'); a pipeline is one document"
-    elif "found character '\\t'" in problem or "\t" in problem:
-        hint = "YAML indents with spaces, not tabs"
+    elif _char_at(text, mark) == "\t" or "found character '\\t'" in problem:
+        problem = "a tab character here: YAML indents with spaces only (tabs are not allowed for indentation)"
+        hint = "replace the tab with spaces"
+        return TranspileError([Diagnostic(problem, span, hint=hint)])
+    elif "exceeded maximum nesting depth" in problem:
+        problem = "the document nests mappings and lists more than 1,000 levels deep, more than YAML readers accept"
+        return TranspileError([Diagnostic(problem, span)])
     elif "could not find expected ':'" in problem:
         hint = "a key longer than 1,024 characters must be written in the explicit form '? key'"
     return TranspileError([Diagnostic(f"cannot parse YAML: {problem}", span, hint=hint)])
+
+
+# Line breaks in YAML 1.1 only: PyYAML (and libyaml) still break lines at them, where YAML 1.2 reads them as
+# ordinary characters, so a raw one would silently change the text around it.
+_YAML11_BREAKS = {
+    "\x85": ("NEXT LINE (NEL)", "\\N"),
+    "\u2028": ("LINE SEPARATOR", "\\L"),
+    "\u2029": ("PARAGRAPH SEPARATOR", "\\P"),
+}
+
+
+def _yaml11_breaks(text: str, file: str) -> list[Diagnostic]:
+    """A located error for each raw U+0085, U+2028 or U+2029 (at most 20)."""
+    found = []
+    for match in re.finditer("[\x85\u2028\u2029]", text):
+        if len(found) == 20:
+            break
+        before = source_lines(text[: match.start()])
+        line, col = len(before), len(before[-1]) + 1
+        name, escape = _YAML11_BREAKS[match.group()]
+        found.append(
+            Diagnostic(
+                f"a raw U+{ord(match.group()):04X} {name} character: YAML 1.1 readers break the line there, "
+                "YAML 1.2 does not, so transpile refuses it rather than guess",
+                Span(file, line, col),
+                hint=f'write it as the escape "{escape}" inside a double-quoted string',
+            )
+        )
+    return found
+
+
+def _char_at(text: str, mark: Any) -> str:
+    """The character a YAML error mark points at ('' when outside the text)."""
+    if mark is None:
+        return ""
+    lines = text.split("\n")
+    if mark.line >= len(lines) or mark.column >= len(lines[mark.line]):
+        return ""
+    return lines[mark.line][mark.column]
 
 
 def compiled_spec_diagnostic(file: str, kind: str | None = None) -> Diagnostic:
@@ -263,6 +312,9 @@ def load_yaml_document(
     stages can report theirs too); without, they are raised. An empty file is an error whose hint is
     `empty`, or the value None when `empty` is ''."""
     source = SourceMap(file)
+    breaks = _yaml11_breaks(text, file)
+    if breaks:
+        raise TranspileError(breaks)
     if not text.strip() or not re.search(r"^[ \t]*[^#\s]", text, re.MULTILINE):
         if not empty:
             return None, source
@@ -278,7 +330,7 @@ def load_yaml_document(
     found = ParseNotes()
     # Spans are needed only to report errors: read without them, and take them lazily when asked.
     data = _convert(root, source, found, positions=False)
-    if found.problems or found.yaml11_booleans:
+    if found.problems or found.yaml11_booleans or found.scalar_keys:
         found = ParseNotes()
         data = _convert(root, source, found, positions=True)
         if notes is None and found.problems:
@@ -286,6 +338,7 @@ def load_yaml_document(
         if notes is not None:
             notes.problems += found.problems
             notes.yaml11_booleans += found.yaml11_booleans
+            notes.scalar_keys += found.scalar_keys
             notes.tainted += found.tainted
         return data, source
 

@@ -58,13 +58,31 @@ def _check_item(item: str, field: int) -> None:
             raise ValueError(f"'{item}': the {name} range starts after it ends")
 
 
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+
+
+def every_seconds(expression: str) -> int | None:
+    """The whole seconds between runs of an `@every` schedule (None for any other), truncated to the
+    second as Argo's cron library does."""
+    match = _EVERY.match(expression.strip())
+    if match is None:
+        return None
+    total = sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(match.group(1)))
+    return int(total)
+
+
 def check_cron(text: str) -> str:
     """The cron expression, or a ValueError that says which field is wrong and why."""
     expression = text.strip()
     if not expression:
         raise ValueError(f"the schedule is empty; give {_FORM}")
     if expression.startswith("@"):
-        if expression in DESCRIPTORS or _EVERY.match(expression):
+        if expression in DESCRIPTORS:
+            return text
+        if _EVERY.match(expression):
+            if (every_seconds(expression) or 0) < 1:
+                raise ValueError(f"'{expression}' is shorter than a second; @every takes at least 1s")
             return text
         if expression.startswith("@every"):
             raise ValueError(f"'{expression}' is not a valid @every: give a duration such as @every 1h or @every 90s")

@@ -78,8 +78,7 @@ def _label_key(value: str) -> str:
 
 def _label_map(value: dict[str, str]) -> dict[str, str]:
     for key, item in value.items():
-        rules.check_label_key(key)
-        rules.check_label_value(key, item)
+        rules.check_label(key, item)
     return value
 
 

@@ -23,8 +23,10 @@ from pydantic import (
 
 from transpile.ir import rules
 from transpile.ir.cron import check_cron
+from transpile.ir.image import check_image
 from transpile.ir.pod import Pod
 from transpile.ir.shape import StepShape
+from transpile.ir.values import env_value_problem, json_problem, process_text_problem
 
 FORMAT_VERSION = 1
 
@@ -66,8 +68,40 @@ Duration = Annotated[
     ),
 ]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
-JsonValue = Annotated[Any, AfterValidator(rules.finite_json)]
+
+
+def check_parameter_value(value: Any) -> Any:
+    """A parameter's declared value: JSON every engine carries (a string's text reaches a process as it is)."""
+    problem = process_text_problem(value) if isinstance(value, str) else json_problem(value)
+    if problem:
+        raise ValueError(f"the value {problem}")
+    return value
+
+
+JsonValue = Annotated[Any, AfterValidator(check_parameter_value)]
 Count = Annotated[int, Field(ge=0, le=rules.INT_MAX)]
+
+
+def check_env_value(value: str) -> str:
+    """An env value a process can be given (no NUL, valid Unicode); its size is checked with its name."""
+    problem = process_text_problem(value)
+    if problem:
+        raise ValueError(f"the value {problem}")
+    return value
+
+
+class ShortForm:
+    """Marks a field that also takes a short form (`retries: 2`, `schedule: "0 3 * * *"`): its JSON Schema
+    accepts the full form or `short`, as validation does."""
+
+    def __init__(self, short: dict[str, Any]):
+        self.short = short
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        full = handler(core_schema)
+        if "anyOf" in full:  # Optional[...]: keep null beside both forms
+            return {**full, "anyOf": [*full["anyOf"], self.short]}
+        return {"anyOf": [full, self.short]}
 
 
 def _quantity(kind: str) -> Any:
@@ -81,13 +115,9 @@ def _quantity(kind: str) -> Any:
 
 Glob = Annotated[str, AfterValidator(rules.check_glob)]
 LabelKey = Annotated[str, AfterValidator(rules.check_label_key)]
-
-
-def check_image(value: str) -> str:
-    """As the Kubernetes API checks an image: not empty, no surrounding spaces, no control characters."""
-    if not value.strip() or value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError(f"{value!r} is not a container image reference (e.g. python:3.12-slim)")
-    return value
+LabelValue = Annotated[str, AfterValidator(rules.check_label_value)]
+EnvName = Annotated[str, AfterValidator(rules.check_env_name)]
+EnvValue = Annotated[str, AfterValidator(check_env_value)]
 
 
 class _Model(BaseModel):
@@ -109,7 +139,11 @@ def _retries_short_form(value: Any) -> Any:
     return value
 
 
-RetriesField = Annotated[Retries, BeforeValidator(_retries_short_form)]
+RetriesField = Annotated[
+    Retries,
+    BeforeValidator(_retries_short_form),
+    ShortForm({"type": "integer", "minimum": 0, "maximum": rules.INT_MAX, "description": "A retry count."}),
+]
 
 
 class Limits(_Model):
@@ -169,9 +203,9 @@ class Settings(_Model):
     retries: RetriesField | None = Field(None, description="Retry policy, or a retry count.")
     timeout: Duration | None = Field(None, description="Time allowed for one attempt.")
     resources: Resources | None = None
-    env: dict[str, str] | None = Field(None, description="Environment variables.")
+    env: dict[EnvName, EnvValue] | None = Field(None, description="Environment variables.")
     secrets: tuple[Secret, ...] | None = None
-    node_selector: dict[LabelKey, str] | None = None
+    node_selector: dict[LabelKey, LabelValue] | None = None
     tolerations: tuple[Toleration, ...] | None = None
     service_account: (
         Annotated[str, AfterValidator(lambda v: rules.check_dns_subdomain(v, "service account name"))] | None
@@ -180,18 +214,12 @@ class Settings(_Model):
 
     @field_validator("env")
     @classmethod
-    def _env_names(cls, env: dict[str, str] | None) -> dict[str, str] | None:
-        for name in env or {}:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                raise ValueError(f"'{name}' is not a valid environment variable name")
+    def _env_sizes(cls, env: dict[str, str] | None) -> dict[str, str] | None:
+        found = {name: env_value_problem(name, value) for name, value in (env or {}).items()}
+        too_big = [f"{name} {problem}" for name, problem in found.items() if problem]
+        if too_big:
+            raise ValueError("; ".join(too_big))
         return env
-
-    @field_validator("node_selector")
-    @classmethod
-    def _selector_values(cls, selector: dict[str, str] | None) -> dict[str, str] | None:
-        for key, value in (selector or {}).items():
-            rules.check_label_value(key, value)
-        return selector
 
 
 SETTING_FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
@@ -228,7 +256,9 @@ class SwitchSpec(_Model):
 class Step(Settings, StepShape):
     """One step: a task (`python`, `shell` or `stub`) or a composite (`map`, `parallel`, `switch`)."""
 
-    needs: tuple[str, ...] = Field((), description="Upstream steps in the same block.")
+    needs: Annotated[tuple[str, ...], ShortForm({"type": "string", "description": "One upstream step."})] = Field(
+        (), description="Upstream steps in the same block."
+    )
     python: str | None = Field(None, description="module:function to call.")
     shell: str | None = Field(None, description="Shell command to run with bash -c.")
     stub: bool | None = Field(None, description="A no-op placeholder step.")
@@ -249,7 +279,7 @@ class Step(Settings, StepShape):
 
 
 CRON = (
-    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every\s+([0-9]+(ns|us|µs|ms|s|m|h))+"
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every\s+([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+"
     r"|([A-Za-z0-9*,/?-]+\s+){4}[A-Za-z0-9*,/?-]+)$"
 )
 
@@ -294,9 +324,14 @@ class Pipeline(_Model):
     defaults: Settings = Field(default_factory=Settings, description="Settings for every task step.")
     steps: dict[str, Step] = Field(min_length=1)
     on_failure: Block | None = Field(None, description="Runs when the pipeline fails.")
-    schedule: Annotated[Schedule, BeforeValidator(_schedule_short_form)] | None = Field(
-        None, description="A cron schedule, or {cron, timezone, concurrency_policy}."
-    )
+    schedule: (
+        Annotated[
+            Schedule,
+            BeforeValidator(_schedule_short_form),
+            ShortForm({"type": "string", "pattern": CRON, "description": "A cron expression."}),
+        ]
+        | None
+    ) = Field(None, description="A cron schedule, or {cron, timezone, concurrency_policy}.")
 
 
 Block.model_rebuild()

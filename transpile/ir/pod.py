@@ -88,8 +88,7 @@ def _strings(what: str):
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
     for key, item in value.items():
-        rules.check_label_key(key)
-        rules.check_label_value(key, item)
+        rules.check_label(key, item)
     return value
 
 

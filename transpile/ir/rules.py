@@ -104,34 +104,37 @@ def check_label_key(key: str) -> str:
     return key
 
 
-def check_label_value(key: str, value: str) -> str:
+def check_label_value(value: str) -> str:
     """A label value: empty, or at most 63 letters, digits, '-', '_', '.', starting and ending alphanumeric."""
     if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        shown = value if len(value) <= 70 else value[:67] + "..."
         raise ValueError(
-            f"label {key}: '{value}' is not a valid label value "
+            f"'{shown}' is not a valid label value "
             "(at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"
         )
     return value
+
+
+def check_label(key: str, value: str) -> None:
+    """One label (key and value) of a mapping, the key named in the error."""
+    check_label_key(key)
+    try:
+        check_label_value(value)
+    except ValueError as exc:
+        raise ValueError(f"label {key}: {exc}") from None
+
+
+def check_env_name(name: str) -> str:
+    """An environment variable name a step can be given: a letter or '_', then letters, digits, '_'."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"'{name}' is not a valid environment variable name")
+    return name
 
 
 def check_config_key(value: str) -> str:
     """A key inside a Kubernetes secret: letters, digits, '-', '_' and '.'."""
     if not _CONFIG_KEY.match(value) or len(value) > 253:
         raise ValueError(f"'{value}' is not a valid secret key (letters, digits, '-', '_' and '.')")
-    return value
-
-
-def finite_json(value: Any, where: str = "the value") -> Any:
-    """Refuse NaN and infinities anywhere in a JSON-like value: JSON has no such numbers."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            raise ValueError(f"{where} holds {item}, which JSON cannot carry; use a finite number or a string")
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
     return value
 
 

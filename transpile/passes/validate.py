@@ -44,11 +44,17 @@ class _Checker:
         self.structural = False
 
     def report(
-        self, path: Path, message: str, field: str | None = None, key: bool = False, hint=None, structural=False
+        self,
+        path: Path,
+        message: str,
+        field: str | tuple[str, ...] | None = None,
+        key: bool = False,
+        hint=None,
+        structural=False,
     ) -> None:
         doc = step_doc_path(self.pipeline, path)
         if field is not None:
-            doc = doc + (field,)
+            doc = doc + (field if isinstance(field, tuple) else (field,))
         span = self.source.span(doc, key=key or field is None)
         self.problems.append(Diagnostic(message, span, step=display(path), hint=hint))
         self.structural = self.structural or structural
@@ -57,7 +63,7 @@ class _Checker:
         keys: dict[str, str] = {}
         for name in names:
             span = _Lazy(self.source, doc_prefix + (name,))
-            if what == "case" and not name.strip():
+            if what == "case" and not name:
                 self.problems.append(
                     Diagnostic(
                         f"a switch case cannot be named {name!r}",
@@ -196,6 +202,22 @@ class _Checker:
         if step.switch is not None:
             self.check_names(path, list(step.switch.cases), "case", doc + ("switch", "cases"))
 
+    def check_list_parameter(self, path: Path, name: str) -> None:
+        """A map over a parameter whose declared value is not a list (null: any value) would fail at run time,
+        on every engine, and a `-p` value must keep the declared type: refuse it now."""
+        declared = self.pipeline.parameters[name]
+        if declared is None or isinstance(declared, list):
+            return
+        kinds = {str: "a string", bool: "a boolean", int: "a number", float: "a number", dict: "an object"}
+        shown = repr(declared) if len(repr(declared)) <= 40 else repr(declared)[:37] + "..."
+        self.report(
+            path,
+            f"map.over names the parameter '{name}', declared as {kinds.get(type(declared), 'a value')} ({shown}), "
+            "not a list",
+            field=("map", "over"),
+            hint=f"declare '{name}' as a list (e.g. {name}: [a, b]), or map over a step's returned list",
+        )
+
     def check_references(self, index: Index) -> None:
         for path, located in index.steps.items():
             step = located.step
@@ -205,7 +227,10 @@ class _Checker:
                 ref, field = step.switch.on, ("switch", "on")
             else:
                 continue
-            if index.resolve(ref, path) is not None:
+            found = index.resolve(ref, path)
+            if found is not None:
+                if step.map is not None and found.kind == "param":
+                    self.check_list_parameter(path, ref)
                 continue
             siblings = [
                 name

@@ -137,6 +137,8 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_diff)
     p = sub.add_parser("graph", help="render the pipeline's DAG as Mermaid or Graphviz DOT")
-    p.add_argument("pipeline", metavar="PIPELINE")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.add_argument("pipeline", metavar="PIPELINE", help="pipeline.yaml, pipeline.py or pipeline.py:attribute")
+    p.add_argument(
+        "--format", choices=("mermaid", "dot"), default="mermaid", help="mermaid (default) or dot for Graphviz"
+    )
     p.set_defaults(func=cmd_graph)

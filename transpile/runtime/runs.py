@@ -15,43 +15,71 @@ def _store(args: argparse.Namespace) -> Path:
     return Path(args.store or os.environ.get("TRANSPILE_STORE") or DEFAULT_STORE)
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    store_help = f"run store directory (default: $TRANSPILE_STORE, else {DEFAULT_STORE})"
     p = sub.add_parser("run", help="run a whole pipeline on this machine")
-    p.add_argument("pipeline", metavar="PIPELINE")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
-    p.add_argument("--store", help=f"run store directory (default: $TRANSPILE_STORE or {DEFAULT_STORE})")
-    p.add_argument("--parallelism", type=int, default=os.cpu_count() or 2, help="nodes at once (default: cores)")
-    p.add_argument("--resume", metavar="RUN_ID", help="rerun a failed run, skipping nodes that succeeded")
+    p.add_argument("pipeline", metavar="PIPELINE", help="pipeline.yaml, pipeline.py or pipeline.py:attribute")
+    p.add_argument(
+        "-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="a parameter's value for this run"
+    )
+    p.add_argument("--store", help=store_help)
+    cores = os.cpu_count() or 2
+    p.add_argument(
+        "--parallelism", type=positive_int, default=cores, help="attempts at once, at least 1 (default: the cores)"
+    )
+    p.add_argument("--resume", metavar="RUN_ID", help="continue a failed run, reusing the nodes that succeeded")
     p.add_argument("--run-id", help="name the run (default: <pipeline>-<time>-<random>)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("runs", help="list runs or show one (from the run store)")
     runs = p.add_subparsers(dest="runs_command", required=True, metavar="list|show")
     q = runs.add_parser("list", help="every run in the store")
-    q.add_argument("--store")
+    q.add_argument("--store", help=store_help)
     q.set_defaults(func=cmd_runs_list)
     q = runs.add_parser("show", help="status tree, durations, returned values and log paths of a run")
-    q.add_argument("run_id", metavar="RUN_ID")
-    q.add_argument("--store")
+    q.add_argument("run_id", metavar="RUN_ID", help="the run's id (`transpile runs list` shows them)")
+    q.add_argument("--store", help=store_help)
     q.set_defaults(func=cmd_runs_show)
 
 
-def _parameters(items: list[str]) -> dict[str, str]:
+def _parameters(items: list[str], pipeline: str, store: Path) -> dict[str, str]:
+    """`-p NAME=VALUE` pairs; a malformed one is reported with every other problem of the values given."""
     from transpile.errors import Diagnostic, TranspileError
+    from transpile.plan.params import check_given
+    from transpile.runtime.loader import load_pipeline
 
-    values = {}
+    values, problems = {}, []
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise TranspileError([Diagnostic(f"-p expects NAME=VALUE, got {item!r}")])
-        values[name] = value
+            problems.append(Diagnostic(f"-p expects NAME=VALUE, got {item!r}"))
+        else:
+            values[name] = value
+    if problems:
+        try:
+            declared = load_pipeline(pipeline, None).plan.parameters
+            problems += [Diagnostic(problem) for problem in check_given(declared, values)]
+        except TranspileError as exc:
+            problems += exc.diagnostics
+        raise TranspileError(problems)
     return values
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     run_id, code = start_run(
         args.pipeline,
-        _parameters(args.param),
+        _parameters(args.param, args.pipeline, _store(args)),
         store=_store(args),
         parallelism=args.parallelism,
         run_id=args.run_id,
@@ -79,7 +107,7 @@ def start_run(
     `transpile.run`; it leaves no signal handler or lock behind."""
     from transpile.errors import Diagnostic, TranspileError
     from transpile.plan.notes import kubernetes_only
-    from transpile.plan.params import ParameterError
+    from transpile.plan.params import check_given
     from transpile.runtime.lease import Lease, LeaseHeld
     from transpile.runtime.loader import load_pipeline
     from transpile.runtime.local import LocalRunner
@@ -116,13 +144,10 @@ def start_run(
             raise refuse("--resume reuses the run's parameters; drop -p")
         values = previous["parameters"]
     else:
-        unknown = [name for name in parameters if name not in loaded.plan.parameters]
-        if unknown:
-            raise refuse(f"unknown parameter(s): {', '.join(unknown)}")
-        try:
-            values = parse_parameters(loaded.plan.parameters, parameters)
-        except ParameterError as exc:
-            raise refuse(str(exc)) from None
+        problems = check_given(loaded.plan.parameters, parameters)  # the one checker of values given per run
+        if problems:
+            raise TranspileError([Diagnostic(problem) for problem in problems])
+        values = parse_parameters(loaded.plan.parameters, parameters)
         run = _new_run(store, loaded, pipeline, values, run_id, refuse)
     lease = Lease(run)
     try:

@@ -30,6 +30,28 @@ def _server_message(exc: Any) -> str:
     return message + (": " + "; ".join(causes) if causes and not all(c in message for c in causes) else "")
 
 
+def _not_found_kind(exc: Any) -> str | None:
+    """The kind of what a 404 says is missing (`namespaces` for a namespace), from the Status body."""
+    try:
+        body = json.loads(exc.body)
+    except (TypeError, ValueError):
+        return None
+    details = body.get("details") if isinstance(body, dict) else None
+    return details.get("kind") if isinstance(details, dict) else None
+
+
+def _same(current: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Whether the object on the server already is what would be sent: the same spec, labels and annotations
+    (annotations others added, such as kubectl's, are ignored)."""
+    have, want = current.get("metadata") or {}, body.get("metadata") or {}
+    annotations = have.get("annotations") or {}
+    return (
+        current.get("spec") == body.get("spec")
+        and (have.get("labels") or {}) == (want.get("labels") or {})
+        and all(annotations.get(k) == v for k, v in (want.get("annotations") or {}).items())
+    )
+
+
 @dataclass
 class Cluster:
     """The kubernetes client for one namespace; `dry_run` is None or "server" (a client dry run sends
@@ -89,6 +111,11 @@ class Cluster:
     def explain(self, what: str, exc: Any) -> TranspileError:
         message = _server_message(exc)
         status = exc.status
+        if status == 404 and _not_found_kind(exc) == "namespaces":
+            return fail(
+                f"cannot {what}: namespace {self.namespace} does not exist on the cluster at {self.server}",
+                hint=f"create it (kubectl create namespace {self.namespace}) or pass -n NAMESPACE",
+            )
         if status in (401, 403):
             return fail(
                 f"not allowed to {what} in namespace {self.namespace} ({status}): {message}",
@@ -167,6 +194,9 @@ class Cluster:
                 raise self.explain(what, exc) from None
         read = f"read {kind} {name} ({GROUP})"
         current = self.call(read, objects.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name)
+        if _same(current, body):
+            self.out(f"{kind} {namespace}/{name} is up to date, left as is")
+            return "unchanged"
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         replace = f"replace {kind} {name} ({GROUP})"
         self.call(replace, objects.replace_namespaced_custom_object, GROUP, VERSION, namespace, plural, name, body)
@@ -204,8 +234,8 @@ class Cluster:
             self.out(f"would create a Workflow from {template_name}{self.suffix}")
         return created["metadata"].get("name") or f"{template_name}-(dry-run)"
 
-    def wait(self, name: str, poll: float, timeout: float | None) -> str:
-        """Follow a Workflow until it ends; its final phase."""
+    def wait(self, name: str, poll: float, timeout: float | None) -> tuple[str, bool]:
+        """Follow a Workflow until it ends, or `timeout` seconds: (its last phase, whether time ran out)."""
         from kubernetes.client import CustomObjectsApi
 
         objects = CustomObjectsApi(self.api)
@@ -225,7 +255,7 @@ class Cluster:
             if phase in DONE:
                 if status.get("message") and phase != "Succeeded":
                     self.out(f"  {status['message']}")
-                return phase
+                return phase, False
             if timeout is not None and time.monotonic() - started > timeout:
-                raise fail(f"workflow {name} still {phase} after {timeout:.0f}s")
+                return phase, True
             time.sleep(poll)

@@ -53,8 +53,21 @@ def is_main(obj: dict[str, Any]) -> bool:
     return obj["kind"] == "WorkflowTemplate" and PART_OF not in annotations and "entrypoint" in (obj.get("spec") or {})
 
 
+def parameter_kinds(main: dict[str, Any]) -> dict[str, str]:
+    """{parameter: kind} of the WorkflowTemplate a run starts from: the kinds transpile recorded when it
+    compiled the spec (`params.TYPES_ANNOTATION`), else `any` for each parameter the spec declares."""
+    from transpile.plan.params import TYPES_ANNOTATION, kinds_from_annotation
+
+    declared = [p.get("name") for p in ((main.get("spec") or {}).get("arguments") or {}).get("parameters") or []]
+    recorded = kinds_from_annotation((main["metadata"].get("annotations") or {}).get(TYPES_ANNOTATION)) or {}
+    return {str(name): recorded.get(str(name), "any") for name in declared if name}
+
+
 def run_parameters(pairs: list[str], main: dict[str, Any] | None, run: bool) -> dict[str, str]:
-    """`-p NAME=VALUE` pairs, checked against the WorkflowTemplate's parameters."""
+    """`-p NAME=VALUE` pairs, checked against the WorkflowTemplate's parameters and their types by the one
+    checker `transpile run` uses; every problem at once."""
+    from transpile.plan.params import check_given_kinds
+
     if pairs and not run:
         raise fail("-p sets a parameter of a run; add --run")
     parameters: dict[str, str] = {}
@@ -63,19 +76,13 @@ def run_parameters(pairs: list[str], main: dict[str, Any] | None, run: bool) -> 
         key, sep, value = item.partition("=")
         if not sep or not key:
             problems.append(Diagnostic(f"-p expects NAME=VALUE, got {item!r}"))
-        parameters[key] = value
+        else:
+            parameters[key] = value
     if run and main is None:
         problems.append(Diagnostic("--run needs a WorkflowTemplate with an entrypoint among the submitted objects"))
     if main is not None and run:
-        declared = [p["name"] for p in ((main.get("spec") or {}).get("arguments") or {}).get("parameters") or []]
-        unknown = [p for p in parameters if p and p not in declared]
-        if unknown:
-            problems.append(
-                Diagnostic(
-                    f"unknown parameter(s) {', '.join(unknown)} for {main['metadata']['name']}",
-                    hint=f"its parameters: {', '.join(declared) or 'none'}",
-                )
-            )
+        found = check_given_kinds(parameter_kinds(main), parameters)
+        problems += [Diagnostic(f"{main['metadata']['name']}: {problem}") for problem in found]
     if problems:
         raise TranspileError(problems)
     return parameters
@@ -115,16 +122,24 @@ def submit(args: Any) -> int:
     objects.sort(key=lambda o: (ORDER.get(o["kind"], 3), is_main(o)))
     problems = check_objects(objects, args.spec)
     main = next((o for o in objects if is_main(o)), None)
+    parameters: dict[str, str] = {}
     try:
         parameters = run_parameters(args.param, main, args.run)
     except TranspileError as exc:
-        raise TranspileError(problems + exc.diagnostics) from None
-    spec_namespace = next((o["metadata"]["namespace"] for o in objects if o["metadata"].get("namespace")), None)
-    namespace = args.namespace or spec_namespace
+        problems += exc.diagnostics
+    spec_namespaces = sorted({o["metadata"]["namespace"] for o in objects if o["metadata"].get("namespace")})
     if args.namespace and namespace_problem(args.namespace):
         problems.append(Diagnostic(str(namespace_problem(args.namespace))))
+    elif len(spec_namespaces) > 1 and not args.namespace:
+        problems.append(
+            Diagnostic(
+                f"the objects name several namespaces ({', '.join(spec_namespaces)}); a run needs them in one",
+                hint="give -n NAMESPACE to put them all there",
+            )
+        )
     if problems:
         raise TranspileError(problems)
+    namespace = args.namespace or (spec_namespaces[0] if spec_namespaces else None)
     if args.dry_run == "client":
         return dry_run_client(args, objects, namespace, parameters, main, report)
     from transpile.submit.cluster import Cluster
@@ -132,6 +147,7 @@ def submit(args: Any) -> int:
 
     api, context_namespace = new_client(args.kubeconfig, args.context)
     namespace = namespace or context_namespace
+    in_namespace(objects, namespace)
     cluster = Cluster(api, namespace, args.dry_run, (args.connect_timeout, args.request_timeout), report.line)
     cluster.check_namespace()
     for obj in objects:
@@ -142,12 +158,22 @@ def submit(args: Any) -> int:
         name = cluster.run(main["metadata"]["name"], parameters)
         report.workflow(name)
         if args.wait and not args.dry_run:
-            phase = cluster.wait(name, args.poll, args.timeout)
+            phase, timed_out = cluster.wait(name, args.poll, args.timeout)
             report.result["phase"] = phase
+            if timed_out:
+                report.result["timedOut"] = True
+                report.line(f"workflow {name} still {phase} after {args.timeout:g}s; stopped waiting (it goes on)")
             report.finish(namespace, args.dry_run)
             return 0 if phase == "Succeeded" else 1
     report.finish(namespace, args.dry_run)
     return 0
+
+
+def in_namespace(objects: list[dict[str, Any]], namespace: str) -> None:
+    """Put every object in `namespace` (-n, else the spec's, else the kubeconfig context's), so the
+    templates, the check of the namespace and the Workflow all meet in one place."""
+    for obj in objects:
+        obj["metadata"]["namespace"] = namespace
 
 
 def dry_run_client(
@@ -162,8 +188,9 @@ def dry_run_client(
     from transpile.submit.kubeconfig import context_namespace
 
     namespace = namespace or context_namespace(args.kubeconfig, args.context) or "default"
+    in_namespace(objects, namespace)
     for obj in objects:
-        where = f"{obj['metadata'].get('namespace') or namespace}/{obj['metadata']['name']}"
+        where = f"{namespace}/{obj['metadata']['name']}"
         report.line(f"would create or update {obj['kind']} {where} (client dry run, nothing sent)")
         report.objects.append({"kind": obj["kind"], "name": obj["metadata"]["name"], "action": "none"})
     if args.run and main is not None:
@@ -190,7 +217,9 @@ def add_arguments(p: Any, func: Callable[[Any], int]) -> None:
     import argparse
 
     p.add_argument("spec", metavar="SPEC_OR_PIPELINE", help="a compiled Argo YAML file, or a pipeline to compile")
-    p.add_argument("-n", "--namespace", help="namespace (default: the spec's, then the kubeconfig context's)")
+    p.add_argument(
+        "-n", "--namespace", help="namespace of every object and the run (default: the spec's, else the context's)"
+    )
     p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--context", help="kubeconfig context")
     p.add_argument("-c", "--config", metavar="DEPLOY.yaml", help="deploy settings, when compiling a pipeline")
