@@ -62,16 +62,21 @@ def new_workdir(run_id: str) -> Path:
 
 
 def remove_workdir(path: str | Path | None) -> None:
+    """Remove an attempt's working directory, and the values directory a killed shell step left beside it."""
     if path is None:
         return
     try:
         os.rmdir(path)  # the usual case: the step left nothing behind
     except FileNotFoundError:
-        return
+        pass
     except OSError:
         import shutil
 
         shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(f"{path}.values"):
+        import shutil
+
+        shutil.rmtree(f"{path}.values", ignore_errors=True)
 
 
 def copy_file(source: Path, target: Path) -> None:
