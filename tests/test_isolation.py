@@ -97,9 +97,7 @@ def test_module_state_cwd_and_environment_do_not_leak(tmp_path):
     )
     outcome = run(tmp_path, name, "-p", "xs=[1,2,3,4]")
     assert outcome.returncode == 0, outcome.stderr
-    seen = [result(tmp_path, f"m@{i}/c").returns["n"] for i in range(4)] + [
-        result(tmp_path, "after").returns["again"]
-    ]
+    seen = [result(tmp_path, f"m@{i}/c").returns["n"] for i in range(4)] + [result(tmp_path, "after").returns["again"]]
     assert [s[0] for s in seen] == [1, 1, 1, 1, 1]
     assert [s[1] for s in seen] == [None] * 5
     assert len({s[2] for s in seen}) == 5 and all(s[2] != "/" for s in seen)

@@ -47,7 +47,7 @@ class NodeOutcome:
     control: Any = None
     exit_code: int = EXIT_OK
     timed_out: bool = False
-    store_fault: bool = False  # the run store could not be written
+    fault: str | None = None  # why the run store could not be written, if it could not
 
     @property
     def ok(self) -> bool:
@@ -240,13 +240,22 @@ class NodeInstance:
         record.timed_out = report.timed_out or None
         outcome = NodeOutcome(self.key, record.attempt, status, report.error, timed_out=report.timed_out)
         outcome.exit_code = EXIT_OK if report.ok else EXIT_FAILED
-        outcome.store_fault = report.store_fault
+        outcome.fault = report.error if report.store_fault else None
         outcome.control = result.control if report.ok and result is not None else None
         try:
             self.run.write_attempt(self.attempt_dir(record), record)
-        except StoreFault:
-            outcome.store_fault = True
+        except StoreFault as fault:
+            outcome.fault = outcome.fault or fault.reason
+            self.write_slim(record, fault)
         return outcome
+
+    def write_slim(self, record: AttemptRecord, fault: StoreFault) -> None:
+        """The store is full: record the end without the values (which result.json or the step's inputs
+        hold), small enough to fit where the running record was; if even that fails, it stays as it was."""
+        record.inputs = record.returns = None
+        record.note = f"recorded without its values: {fault.reason}"
+        with contextlib.suppress(StoreFault):
+            self.run.write_attempt(self.attempt_dir(record), record)
 
     # -- a control node, inline -------------------------------------------------------------------------
     def run_inline(self) -> NodeOutcome:

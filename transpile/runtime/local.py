@@ -234,7 +234,7 @@ class LocalRunner:
                     self.launch(job, instance)
                     continue
             except StoreFault as fault:
-                outcome = NodeOutcome(instance.key, 0, "failed", fault.reason, store_fault=True)
+                outcome = NodeOutcome(instance.key, 0, "failed", fault.reason, fault=fault.reason)
             except CorruptRecord as exc:
                 outcome = NodeOutcome(instance.key, 0, "failed", f"cannot read {exc}")
             self.on_outcome(job, outcome, 0.0)
@@ -262,8 +262,8 @@ class LocalRunner:
     def on_outcome(self, job: _Job, outcome: NodeOutcome, elapsed: float) -> None:
         step = self.index.steps[job.path].step
         stats = self.stat(job.path)
-        if outcome.store_fault:  # the store cannot be written: stop the run, resumable
-            self.stop_reason = self.stop_reason or outcome.error
+        if outcome.fault:  # the store cannot be written: stop the run, resumable
+            self.stop_reason = self.stop_reason or outcome.fault
             self.store_failed = True
         if outcome.ok:
             stats.add(outcome.status, elapsed)
@@ -281,7 +281,7 @@ class LocalRunner:
             return
         stats.add("failed", elapsed, outcome.timed_out)
         self.failures.append(f"{outcome.key}: {outcome.error}")
-        if not outcome.store_fault:
+        if not outcome.fault:
             job.done(False, None)
 
     def stat(self, path: StepPath) -> StepStats:

@@ -173,7 +173,7 @@ def execute_node(request: NodeRequest, loaded: Loaded | None = None) -> NodeOutc
                 _run_task(instance) if instance.step.is_task else instance.run_inline()
             )
     except StoreFault as fault:
-        return NodeOutcome(instance.key, 0, "failed", fault.reason, exit_code=EXIT_FAILED, store_fault=True)
+        return NodeOutcome(instance.key, 0, "failed", fault.reason, exit_code=EXIT_FAILED, fault=fault.reason)
     except CorruptRecord as exc:
         return NodeOutcome(instance.key, 0, "failed", f"cannot read {exc}", exit_code=EXIT_FAILED)
     if outcome.ok and outcome.control is not None:

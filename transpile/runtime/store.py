@@ -145,12 +145,15 @@ def write_atomic(path: Path, text: str, durable: bool = True) -> None:
 
 
 def _overwrite(path: Path, data: bytes, durable: bool) -> bool:
-    """Write `data` over an existing file in place, without truncating it first; False if that failed."""
+    """Write `data` over an existing file in place, when it fits in the blocks the file already has (so the
+    write cannot run out of space halfway); False if it does not fit or failed."""
     try:
         fd = os.open(path, os.O_WRONLY)
     except OSError:
         return False
     try:
+        if os.fstat(fd).st_blocks * 512 < len(data):
+            return False
         view = memoryview(data)
         offset = 0
         while offset < len(data):
