@@ -61,8 +61,8 @@ def project(tmp_path: Path):
     try:
         yield tmp_path
     finally:
-        for _ in range(3):  # the tmpfs, and a read-only bind over it
-            if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+        for _ in range(3):  # the tmpfs, and a read-only bind over it (lazily: a process may still hold it)
+            if subprocess.run(["umount", "-l", str(mnt)], capture_output=True).returncode != 0:
                 break
 
 

@@ -188,7 +188,8 @@ class Supervisor:
     def events(self, timeout: float) -> list[AttemptProcess]:
         """The attempts that finished (a complete report, or an exit without one), each once; waits up to
         `timeout` for the first. Attempts past their deadline are killed (and then finish)."""
-        found = self._finished(self.spawner.exits())
+        found: list[AttemptProcess] = []
+        self._finished(self.spawner.exits(), found)
         self._watch_exits()
         for key, _ in self.selector.select(0.0 if found else timeout):
             process = key.data
@@ -198,21 +199,17 @@ class Supervisor:
             if process.has_message() or process.eof:  # complete: its pipe's closing need not wake us
                 self._unregister(process.read_fd)
                 if process.has_message():
-                    found.append(process)
-        found += self._finished(self.spawner.exits())
+                    self._finished([process], found)
+        self._finished(self.spawner.exits(), found)
         self.enforce_deadlines()
-        for process in found:
-            self.active.pop(process.pid, None)
         return found
 
-    def _finished(self, exited: list[AttemptProcess]) -> list[AttemptProcess]:
-        """Of the processes just reaped, those still active (their report, if any, read now)."""
-        found = []
-        for process in exited:
-            if process.pid in self.active:
+    def _finished(self, processes: list[AttemptProcess], found: list[AttemptProcess]) -> None:
+        """Those of `processes` still active are finished: no longer active, their pipe no longer watched."""
+        for process in processes:
+            if self.active.pop(process.pid, None) is not None:
                 self._unregister(process.read_fd)
                 found.append(process)
-        return found
 
     def _watch_exits(self) -> None:
         """Listen for exits only when one is awaited (a process closed its pipe without a report, or all are
