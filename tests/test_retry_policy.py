@@ -8,7 +8,6 @@ import ast
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -153,24 +152,7 @@ def test_prefect_retries_as_the_policy(project):
         assert prefect == policy(step), step
 
 
-PROBE = """
-import json, logging, sys, datetime
-from types import SimpleNamespace
-from airflow.dag_processing.dagbag import DagBag
-from airflow.models.taskinstance import TaskInstance
-
-start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-found = {}
-for dag in DagBag(sys.argv[1]).dags.values():
-    for task in dag.tasks:
-        waits = []
-        for n in range(1, (task.retries or 0) + 1):
-            ti = SimpleNamespace(task=task, retry_delay_override=None, end_date=start, dag_id=dag.dag_id,
-                                 task_id=task.task_id, logical_date=start, try_number=n, log=logging.getLogger())
-            waits.append((TaskInstance.next_retry_datetime(ti) - start).total_seconds())
-        found[task.task_id] = waits
-print(json.dumps(found))
-"""
+PROBE = Path(__file__).resolve().parent / "support" / "airflow_retry_probe.py"
 
 
 def test_airflow_retries_as_the_policy(project, tmp_path):
@@ -180,10 +162,8 @@ def test_airflow_retries_as_the_policy(project, tmp_path):
 
     airflow = engine_venv("airflow", AIRFLOW)
     dags = compile_to(project, "airflow")
-    probe = tmp_path / "probe.py"
-    probe.write_text(PROBE)
     env = airflow_env(tmp_path / "home", airflow, dags)
-    ran = subprocess.run([str(airflow / "python"), str(probe), str(dags)], env=env, capture_output=True, text=True)
+    ran = subprocess.run([str(airflow / "python"), str(PROBE), str(dags)], env=env, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr[-3000:]
     waits = json.loads(ran.stdout.strip().splitlines()[-1])
     for step, retries in SETTINGS.items():
@@ -209,4 +189,3 @@ def test_transpile_run_waits_as_the_policy(tmp_path):
     gaps = [later.started - earlier.ended for earlier, later in zip(tries, tries[1:], strict=False)]
     expected = [retry_delay(Retries(2, 1, 2), n, "failed") for n in (1, 2)]
     assert len(tries) == 3 and all(d <= gap < d + 2 for gap, d in zip(gaps, expected, strict=True)), gaps
-    assert sys.executable  # the runner used this interpreter's transpile

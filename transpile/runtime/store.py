@@ -58,7 +58,7 @@ class StoreFault(OSError):
     def of(cls, exc: OSError, path: Path | str | None = None) -> StoreFault:
         if isinstance(exc, StoreFault):
             return exc
-        return cls(exc.errno, exc.strerror or str(exc), str(exc.filename or path or "?"))
+        return cls(exc.errno, exc.strerror or str(exc), str(path or exc.filename or "?"))
 
     @property
     def reason(self) -> str:
