@@ -30,13 +30,15 @@ Builder = Callable[[dict[str, Any]], BodyContext]
 subreaper = False  # whether this process (the spawner) became the subreaper of what its children leave
 
 
-def spawn(build: Builder, workdir: str | Path, inherited: list[int]) -> tuple[int, int, int]:
+def spawn(build: Builder, workdir: str | Path, inherited: list[int], flush: bool = True) -> tuple[int, int, int]:
     """Fork a child that waits for its assignment: (its pid, the read end of its report pipe, the write end
-    of its assignment pipe). `inherited`: fds of the parent the child must close."""
+    of its assignment pipe). `inherited`: fds of the parent the child must close; `flush`: Python's output
+    buffers first (the zygote has none, and writes as few of its pages as it can)."""
     read_fd, write_fd = os.pipe()
     assign_read, assign_write = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    if flush:
+        sys.stdout.flush()
+        sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         child_main(build, (write_fd, assign_read), workdir, [read_fd, assign_write, *inherited])
@@ -47,15 +49,16 @@ def spawn(build: Builder, workdir: str | Path, inherited: list[int]) -> tuple[in
     return pid, read_fd, assign_write
 
 
-def reap(pid: int, workdir: str | Path | None, others: set[int] | dict[int, Any]) -> int:
+def reap(pid: int, workdir: str | Path | None, others: Any) -> int:
     """A child has exited: kill what is left of its process group (its zombie keeps the group id reserved),
-    collect it, kill what it left reparented to this process (`others`: the children still wanted), and
-    remove its working directory. Its wait status."""
+    collect it, and remove its working directory. A child that did not end cleanly (killed, `os._exit`)
+    could not kill what its step started: what it left, reparented to this process (a subreaper), is
+    killed too (`others`: the pids of the children still wanted). Its wait status."""
     procs.kill_group(pid)
     _, status = os.waitpid(pid, 0)
-    if subreaper:
+    if status != 0 and subreaper:
         procs.kill_orphans(others)
-    remove_workdir(workdir)
+    remove_workdir(workdir, leftovers=status != 0)
     return status
 
 

@@ -112,6 +112,7 @@ class NodeInstance:
         self.step = ctx.loaded.index.steps[path].step
         self.node = node_id(path)
         self.key = ctx.reader.instance_key(path, indices)
+        self._claimed: tuple[int, Path] | None = None  # the attempt claimed last, and its directory
 
     # -- without a process ----------------------------------------------------------------------------
     def published(self) -> NodeResult | None:
@@ -158,11 +159,14 @@ class NodeInstance:
 
     # -- an attempt ---------------------------------------------------------------------------------
     def attempt_dir(self, record: AttemptRecord) -> Path:
-        return self.run.attempt_dir(self.key, record.attempt)
+        if self._claimed is None or self._claimed[0] != record.attempt:
+            self._claimed = (record.attempt, self.run.attempt_dir(self.key, record.attempt))
+        return self._claimed[1]
 
     def claim(self) -> AttemptRecord:
         """Claim the next attempt: its directory, and its record (`running`, not written yet)."""
         number, attempt_dir = self.run.claim_attempt(self.key)
+        self._claimed = (number, attempt_dir)
         return AttemptRecord(
             key=self.key,
             attempt=number,

@@ -95,10 +95,10 @@ class LocalRunner:
         self.pipeline_ref = pipeline_ref
         self.pipeline = loaded.plan
         self.index = loaded.index
-        self.runstore = run
+        self.runstore = RunStore(run.root, run.run_id, durable=False)  # see RunStore: no fsync locally
         self.run_id = run.run_id
         self.values = values
-        self.ctx = RunContext(loaded, run, values, pipeline_ref, runner=lease.holder)
+        self.ctx = RunContext(loaded, self.runstore, values, pipeline_ref, runner=lease.holder)
         self.reader = self.ctx.reader
         self.parallelism = max(1, parallelism)
         self.lease = lease

@@ -115,12 +115,23 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def has_children() -> bool:
+    """Whether this process has any child, alive or not yet reaped (one system call, no /proc)."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
 def kill_tree(pid: int, rounds: int = 50) -> None:
     """Kill every descendant of `pid` (not `pid` itself), also those that left its process group or session
     (a double-forked daemon). `pid` should be a child subreaper (`become_subreaper`): what a killed process
     leaves orphaned comes back under `pid`, and the next round kills it. Killed children of this very
     process are reaped."""
     mine = pid == os.getpid()
+    if mine and not has_children():
+        return
     for _ in range(rounds):
         found = descendants(pid)
         if not found:

@@ -61,8 +61,9 @@ def new_workdir(run_id: str) -> Path:
     return Path(make_workdir(workdir_stem(run_id)))
 
 
-def remove_workdir(path: str | Path | None) -> None:
-    """Remove an attempt's working directory, and the values directory a killed shell step left beside it."""
+def remove_workdir(path: str | Path | None, leftovers: bool = True) -> None:
+    """Remove an attempt's working directory; with `leftovers`, also the values directory a shell step's
+    process leaves beside it when it is killed (see body.shell_environment)."""
     if path is None:
         return
     try:
@@ -73,7 +74,7 @@ def remove_workdir(path: str | Path | None) -> None:
         import shutil
 
         shutil.rmtree(path, ignore_errors=True)
-    if os.path.lexists(f"{path}.values"):
+    if leftovers and os.path.lexists(f"{path}.values"):
         import shutil
 
         shutil.rmtree(f"{path}.values", ignore_errors=True)

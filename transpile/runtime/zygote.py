@@ -75,7 +75,7 @@ class _Zygote:
         """Fork a spare and send it to the runner, after `report` (an exit) in the same message."""
         workdir = make_workdir(self.workdir_stem)
         inherited = [self.sock.fileno(), self.epoll.fileno(), *self.children]
-        pid, read_fd, assign_write = child.spawn(self.build, workdir, inherited)
+        pid, read_fd, assign_write = child.spawn(self.build, workdir, inherited, flush=False)
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = pid
         self.workdirs[pid] = workdir
@@ -93,7 +93,7 @@ class _Zygote:
         pid = self.children.pop(pidfd)
         self.epoll.unregister(pidfd)
         os.close(pidfd)
-        status = child.reap(pid, self.workdirs.pop(pid), set(self.children.values()))
+        status = child.reap(pid, self.workdirs.pop(pid), self.workdirs)  # its keys: the other children
         return b"exit %d %d\n" % (pid, status)
 
     def serve(self) -> None:
