@@ -2,12 +2,13 @@
 
 The runner loads the plan once and starts the run's zygote (zygote.py), a fresh interpreter holding only
 the runtime and the plan: each task attempt is forked from it into a process with its own process group,
-working directory and environment (see attempt.py), so nothing carries from one node to the next, while
-costing a fork instead of a new interpreter. Map fan-outs and switch routing run inline. The scheduler
-expands maps and switches as their control nodes report, retries with the declared backoff, kills an
-attempt's process group at its timeout, stops scheduling after a failure (as Argo's DAGs do) and then
-runs `on_failure`. Ctrl-C or SIGTERM stops the attempts, records them `interrupted` and ends the run
-`interrupted`, resumable.
+working directory and environment (see child.py), so nothing carries from one node to the next, while
+costing a fork instead of a new interpreter. The attempts run under one supervisor (supervisor.py), and
+each node instance's records are kept by instance.py; map fan-outs and switch routing run inline through
+the same records. The scheduler expands maps and switches as their control nodes report, retries as the
+retry policy says (plan/retry.py), stops scheduling after a failure (as Argo's DAGs do) and then runs
+`on_failure`. Ctrl-C or SIGTERM stops the attempts, records them `interrupted` and ends the run
+`interrupted`, resumable; so does a store that cannot be written (exit 1), and a lost lease.
 """
 
 from __future__ import annotations

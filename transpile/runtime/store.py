@@ -20,7 +20,9 @@ and the map indices (`@2`) can never be taken for a step, branch or case, whatev
 No file is written by two processes: an attempt's directory is claimed with an exclusive mkdir by the
 one process that runs it, and write-once files are published with link(2), which fails if the name
 exists. Every write goes to a temporary file first (`.<name>.<host>.<pid>.<random>.tmp`, so a resume can
-prove it orphaned) and is renamed or linked into place, so a crash leaves the previous state.
+prove it orphaned) and is renamed or linked into place, so a crash leaves the previous state. A write that
+fails (disk full, read-only, I/O error) raises `StoreFault`, an outcome its caller records; when the disk
+is full, an existing file whose blocks can hold the new text is overwritten in place instead.
 
 Files are created with mode 0666 and directories 0777, both minus the process umask (0644/0755 with the
 usual 022). Pods of one run that write as different users need a shared group and umask 002 (or 000);
