@@ -75,7 +75,8 @@ BATCH = """
 import json, sys, time
 from pathlib import Path
 from transpile.plan.retry import retry_delay
-from transpile.runtime.instance import RunContext, context_builder
+from transpile.runtime.child import context_builder
+from transpile.runtime.instance import RunContext
 from transpile.runtime.loader import load_pipeline
 from transpile.runtime.store import RunStore
 from transpile.runtime.supervisor import ForkSpawner, Supervisor

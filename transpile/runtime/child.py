@@ -17,13 +17,17 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from transpile.runtime import procs
 from transpile.runtime.body import BodyContext, run_body
 from transpile.runtime.capture import capture
-from transpile.runtime.store import StoreFault
+from transpile.runtime.store import RunStore, StoreFault
+from transpile.runtime.values import ValueReader
 from transpile.runtime.workspace import remove_workdir
+
+if TYPE_CHECKING:
+    from transpile.runtime.loader import Loaded
 
 CHUNK = 1 << 16
 Builder = Callable[[dict[str, Any]], BodyContext]
@@ -66,6 +70,25 @@ def become_subreaper() -> None:
     """Let this spawner catch what its children's steps leave running when a child dies before killing it."""
     global subreaper
     subreaper = procs.become_subreaper()
+
+
+def context_builder(loaded: Loaded, run: RunStore, values: dict[str, Any]) -> Builder:
+    """How a forked child turns its assignment into the body's context (it shares the plan by fork)."""
+
+    def build(assignment: dict[str, Any]) -> BodyContext:
+        path = loaded.steps[assignment["node"]]
+        return BodyContext(
+            step=loaded.index.steps[path].step,
+            path=path,
+            indices=tuple(assignment["indices"]),
+            key=assignment["key"],
+            reader=ValueReader(loaded.index, run, values),
+            attempt_dir=Path(assignment["attempt_dir"]),
+            env=assignment["env"],
+            import_paths=tuple(assignment["import_paths"]),
+        )
+
+    return build
 
 
 def _read_assignment(fd: int) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from typing import Any
 from transpile.ir.graph import ON_FAILURE
 from transpile.ir.names import node_id, step_key
 from transpile.plan.params import encode
-from transpile.runtime.body import BodyContext, StepFailure
+from transpile.runtime.body import StepFailure
 from transpile.runtime.loader import Loaded
 from transpile.runtime.records import AttemptRecord, CorruptRecord, NodeResult, RunRecord
 from transpile.runtime.store import HOST, RunStore, StoreFault, now
@@ -82,25 +82,6 @@ class RunContext:
 
     def instance(self, path: tuple[str, ...], indices: tuple[int, ...]) -> NodeInstance:
         return NodeInstance(self, path, indices)
-
-
-def context_builder(loaded: Loaded, run: RunStore, values: dict[str, Any]) -> Any:
-    """How a forked child turns its assignment into the body's context (it shares the plan by fork)."""
-
-    def build(assignment: dict[str, Any]) -> BodyContext:
-        path = loaded.steps[assignment["node"]]
-        return BodyContext(
-            step=loaded.index.steps[path].step,
-            path=path,
-            indices=tuple(assignment["indices"]),
-            key=assignment["key"],
-            reader=ValueReader(loaded.index, run, values),
-            attempt_dir=Path(assignment["attempt_dir"]),
-            env=assignment["env"],
-            import_paths=tuple(assignment["import_paths"]),
-        )
-
-    return build
 
 
 class NodeInstance:

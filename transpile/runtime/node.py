@@ -18,7 +18,8 @@ from typing import Any
 
 from transpile.ir.names import node_id
 from transpile.plan.params import ParameterError
-from transpile.runtime.instance import EXIT_FAILED, NodeError, NodeInstance, NodeOutcome, RunContext, context_builder
+from transpile.runtime.child import context_builder
+from transpile.runtime.instance import EXIT_FAILED, NodeError, NodeInstance, NodeOutcome, RunContext
 from transpile.runtime.loader import Loaded, load_pipeline
 from transpile.runtime.records import CorruptRecord
 from transpile.runtime.recovery import close_previous

@@ -36,7 +36,7 @@ BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from transpile.runtime.zygo
 def _load(header: dict[str, Any], plan_text: str) -> Any:
     """The builder of each attempt's context, from the plan the runner sent."""
     from transpile.plan.codec import from_json
-    from transpile.runtime.instance import context_builder
+    from transpile.runtime.child import context_builder
     from transpile.runtime.loader import from_plan
     from transpile.runtime.store import RunStore
 
