@@ -26,7 +26,6 @@ from transpile.runtime.records import AttemptRecord, CorruptRecord, NodeResult, 
 from transpile.runtime.store import HOST, RunStore, StoreFault, now
 from transpile.runtime.supervisor import AttemptProcess, AttemptReport
 from transpile.runtime.values import NotAvailable, ValueReader
-from transpile.runtime.verdict import failed_nodes
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -202,6 +201,8 @@ class NodeInstance:
             TRANSPILE_PIPELINE_DIR=os.path.dirname(os.path.abspath(self.ctx.pipeline_ref)),
         )
         if self.path[0] == ON_FAILURE:
+            from transpile.runtime.verdict import failed_nodes
+
             env["TRANSPILE_FAILED"] = json.dumps(failed_nodes(self.run), ensure_ascii=False)
         return env
 

@@ -86,6 +86,12 @@ class Record:
                 required = f.default is MISSING and f.default_factory is MISSING
                 cls._spec.append((f.name, wanted, check, required))
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.to_json() == other.to_json()  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.to_json()!r})"
+
     def to_json(self) -> JSON_OBJECT:
         """The on-disk JSON object: set fields in their order, then the keys kept from the file."""
         data = {name: getattr(self, name) for name, _w, _c, _r in self._spec}
@@ -142,7 +148,7 @@ def parse(text: str | bytes, path: Path | str) -> Any:
 
 
 def _record(cls: type[R]) -> type[R]:
-    cls = dataclass(cls)
+    cls = dataclass(repr=False, eq=False)(cls)  # Record's own: half the import time of generated ones
     cls._build_spec()  # type: ignore[attr-defined]
     return cls
 

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import select
-import selectors
 import signal
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any, Protocol
 from transpile.runtime import child, procs
 
 
-@dataclass
+@dataclass(eq=False)
 class AttemptReport:
     """How an attempt ended, as its process reported it (or its supervisor saw it end without a report)."""
 
@@ -59,7 +58,7 @@ class AttemptReport:
         return "interrupted" if self.interrupted else "timed_out" if self.timed_out else "failed"
 
 
-@dataclass
+@dataclass(eq=False)  # a process is itself: compared by identity
 class AttemptProcess:
     """A forked attempt process: its pid (also its process group), the pipe its assignment goes down, the
     pipe its report comes back on, its fresh working directory, and its deadline once assigned."""
@@ -141,7 +140,8 @@ class Spawner(Protocol):
         """A process taken but not assigned: it stays spare."""
 
     def exit_fds(self, waiting: list[AttemptProcess]) -> list[tuple[int, Any]]:
-        """(fd, key) pairs whose readiness may report an exit of one of `waiting`, for the supervisor's select."""
+        """(fd, owner) pairs whose readiness may report an exit of one of `waiting`, for the supervisor to
+        poll (`owner`: the process the fd belongs to, or None for an fd of the spawner's own)."""
 
     def exits(self) -> list[AttemptProcess]:
         """Processes reaped since the last call (each `closed()`), without waiting."""
@@ -156,8 +156,9 @@ class Supervisor:
     def __init__(self, spawner: Spawner):
         self.spawner = spawner
         self.active: dict[int, AttemptProcess] = {}  # pid -> a process handed an attempt, until it finished
-        self.selector = selectors.DefaultSelector()
-        self.watched: dict[int, Any] = {}  # exit fds in the selector
+        self.poller = select.poll()  # (not selectors: the entrypoint need not import it)
+        self.polled: dict[int, Any] = {}  # fd in the poller -> its process, or None for an exit fd
+        self.watched: dict[int, Any] = {}  # exit fds in the poller
         self.stopping = False
 
     def take(self) -> AttemptProcess:
@@ -179,7 +180,7 @@ class Supervisor:
         process.timeout = timeout
         process.deadline = process.started + timeout if timeout else None
         self.active[process.pid] = process
-        self.selector.register(process.read_fd, selectors.EVENT_READ, process)
+        self._register(process.read_fd, process)
 
     def next_deadline(self) -> float | None:
         deadlines = [p.deadline for p in self.active.values() if p.deadline is not None and p.ended is None]
@@ -191,13 +192,13 @@ class Supervisor:
         found: list[AttemptProcess] = []
         self._finished(self.spawner.exits(), found)
         self._watch_exits()
-        for key, _ in self.selector.select(0.0 if found else timeout):
-            process = key.data
+        for fd, _ in self.poller.poll(0 if found else max(0, int(timeout * 1000 + 0.999))):
+            process = self.polled.get(fd)
             if not isinstance(process, AttemptProcess) or process.reaped:  # an exit fd; or closed meanwhile
                 continue
             process.read_some()
             if process.has_message() or process.eof:  # complete: its pipe's closing need not wake us
-                self._unregister(process.read_fd)
+                self._unregister(process.read_fd, process)
                 if process.has_message():
                     self._finished([process], found)
         self._finished(self.spawner.exits(), found)
@@ -208,25 +209,32 @@ class Supervisor:
         """Those of `processes` still active are finished: no longer active, their pipe no longer watched."""
         for process in processes:
             if self.active.pop(process.pid, None) is not None:
-                self._unregister(process.read_fd)
+                self._unregister(process.read_fd, process)
                 found.append(process)
 
     def _watch_exits(self) -> None:
         """Listen for exits only when one is awaited (a process closed its pipe without a report, or all are
         being stopped): otherwise an exit need not wake the supervisor."""
         waiting = [p for p in self.active.values() if self.stopping or (p.eof and not p.has_message())]
-        wanted = dict(self.spawner.exit_fds(waiting)) if waiting else {}
-        for fd in [fd for fd in self.watched if fd not in wanted]:
-            self._unregister(fd)
-            del self.watched[fd]
+        wanted = {fd: ("exit", owner) for fd, owner in self.spawner.exit_fds(waiting)} if waiting else {}
+        for fd in [fd for fd in self.watched if wanted.get(fd) != self.watched[fd]]:
+            self._unregister(fd, self.watched.pop(fd))
         for fd, key in wanted.items():
             if fd not in self.watched:
-                self.selector.register(fd, selectors.EVENT_READ, key)
+                self._register(fd, key)
                 self.watched[fd] = key
 
-    def _unregister(self, fd: int) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(fd)
+    def _register(self, fd: int, data: Any) -> None:
+        self.watched.pop(fd, None)  # an exit fd closed with its process: the number is someone else's now
+        self.poller.register(fd, select.POLLIN)
+        self.polled[fd] = data
+
+    def _unregister(self, fd: int, data: Any = None) -> None:
+        """Stop watching `fd` (only if it still belongs to `data`, when given)."""
+        if fd in self.polled and (data is None or self.polled[fd] == data):
+            del self.polled[fd]
+            with contextlib.suppress(KeyError, ValueError):
+                self.poller.unregister(fd)
 
     def enforce_deadlines(self) -> None:
         moment = time.monotonic()
@@ -262,7 +270,6 @@ class Supervisor:
         return ended
 
     def close(self) -> None:
-        self.selector.close()
         self.spawner.close()
 
 
@@ -299,7 +306,7 @@ class ForkSpawner:
         self._reap(process)
 
     def exit_fds(self, waiting: list[AttemptProcess]) -> list[tuple[int, Any]]:
-        return [(p.pidfd, None) for p in waiting if p.pidfd is not None]
+        return [(p.pidfd, p) for p in waiting if p.pidfd is not None]
 
     def exits(self) -> list[AttemptProcess]:
         return [self._reap(p) for p in list(self.children.values()) if self._exited(p)]
@@ -319,7 +326,12 @@ class ForkSpawner:
         return process
 
     def close(self) -> None:
+        """Reap every child: one that reported ends on its own at once (it is given a second), any other
+        is killed with everything below it."""
         for process in list(self.children.values()):
-            procs.kill_tree(process.pid)
-            procs.kill_group(process.pid)
+            if process.has_message() and process.pidfd is not None:
+                select.select([process.pidfd], [], [], 1.0)
+            if not self._exited(process):
+                procs.kill_tree(process.pid)
+                procs.kill_group(process.pid)
             self._reap(process)
