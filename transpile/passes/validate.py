@@ -10,10 +10,11 @@ import re
 from collections.abc import Mapping
 
 from transpile.errors import Diagnostic, TranspileError, did_you_mean
+from transpile.ir.envlimit import ENV_STRING_LIMIT, env_string_size, env_text, mentions_variable
 from transpile.ir.graph import ON_FAILURE, Path, find_cycle, walk, walk_blocks
 from transpile.ir.models import SETTING_FIELDS, Pipeline, Step
 from transpile.ir.names import step_key
-from transpile.ir.rules import ENV_STRING_LIMIT, env_string_size, env_text, mentions_variable, reserved_env_name
+from transpile.ir.rules import reserved_env_name
 from transpile.ir.scope import Index
 from transpile.ir.source import SourceMap, step_doc_path
 

@@ -13,14 +13,12 @@ import inspect
 import json
 import math
 import os
-import shutil
 import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transpile.ir.rules import ENV_STRING_LIMIT, env_string_size, env_text
 from transpile.runtime.records import CorruptRecord
 from transpile.runtime.store import StoreFault
 from transpile.runtime.values import NotAvailable, ValueReader
@@ -168,6 +166,8 @@ def shell_environment(values: dict[str, Any], base: dict[str, str], directory: P
     variable (Linux: 128 KiB for `NAME=value`), or that would push the whole environment past the system's
     limit (`reserve`: bytes kept for the command line), is left unset, with a line on the step's stderr
     saying where it is instead."""
+    from transpile.ir.envlimit import ENV_STRING_LIMIT, env_string_size, env_text  # shell steps only
+
     directory.mkdir(mode=0o700)
     texts = {name: env_text(value) for name, value in values.items()}
     env = dict(base)
@@ -208,6 +208,8 @@ def _run_shell(ctx: BodyContext, message: dict[str, Any]) -> dict[str, Any]:
 
         completed = subprocess.run(["bash", "-c", ctx.step.shell], env=env)
     finally:
+        import shutil
+
         shutil.rmtree(values_dir, ignore_errors=True)
     message["exit_code"] = completed.returncode
     if completed.returncode != 0:

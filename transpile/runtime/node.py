@@ -22,7 +22,6 @@ from transpile.runtime.child import context_builder
 from transpile.runtime.instance import EXIT_FAILED, NodeError, NodeInstance, NodeOutcome, RunContext
 from transpile.runtime.loader import Loaded, load_pipeline
 from transpile.runtime.records import CorruptRecord
-from transpile.runtime.recovery import close_previous
 from transpile.runtime.store import RunStore, StoreFault, run_id_problem
 from transpile.runtime.supervisor import ForkSpawner, Supervisor
 from transpile.runtime.values import parse_parameters
@@ -169,7 +168,10 @@ def execute_node(request: NodeRequest, loaded: Loaded | None = None) -> NodeOutc
         if result is not None:
             outcome = instance.reuse(result)
         else:
-            close_previous(instance.run, instance.key)
+            if instance.run.attempt_numbers(instance.key):  # run before: close what a dead pod left
+                from transpile.runtime.recovery import close_previous
+
+                close_previous(instance.run, instance.key)
             outcome = instance.before_launch() or (
                 _run_task(instance) if instance.step.is_task else instance.run_inline()
             )

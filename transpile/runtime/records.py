@@ -11,9 +11,9 @@ is wrong. No other module reads or writes these files as dicts.
 import json
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 JSON_OBJECT = dict[str, Any]
 
@@ -70,21 +70,27 @@ R = TypeVar("R", bound="Record")
 
 
 class Record:
-    """What every record shares: the JSON round trip. Subclasses are dataclasses with an `extra` field."""
+    """What every record shares: construction from its annotated fields (in order, as positional or keyword
+    arguments), and the JSON round trip. Subclasses are declared with `@record` and have an `extra` field."""
 
     _spec: typing.ClassVar[list[tuple[str, str, Any, bool]]]
+    _defaults: typing.ClassVar[dict[str, Any]]
     extra: JSON_OBJECT
 
-    def __init_subclass__(cls) -> None:
-        cls._spec = []
-
-    @classmethod
-    def _build_spec(cls) -> None:
-        for f in fields(cls):  # type: ignore[arg-type]
-            if f.name != "extra":
-                wanted, check = _checker(f.type)
-                required = f.default is MISSING and f.default_factory is MISSING
-                cls._spec.append((f.name, wanted, check, required))
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        names = [name for name, *_ in self._spec] + ["extra"]
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes {len(names)} fields, got {len(args)}")
+        values = dict(zip(names, args, strict=False))
+        for name, value in kwargs.items():
+            if name not in names or name in values:
+                raise TypeError(f"{type(self).__name__}: unexpected or repeated field {name!r}")
+            values[name] = value
+        for name, _wanted, _check, required in self._spec:
+            if name not in values and required:
+                raise TypeError(f"{type(self).__name__} needs {name!r}")
+            setattr(self, name, values.get(name, self._defaults.get(name)))
+        self.extra = dict(values.get("extra") or {})
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and self.to_json() == other.to_json()  # type: ignore[attr-defined]
@@ -148,12 +154,27 @@ def parse(text: str | bytes, path: Path | str) -> Any:
 
 
 def _record(cls: type[R]) -> type[R]:
-    cls = dataclass(repr=False, eq=False)(cls)  # Record's own: half the import time of generated ones
-    cls._build_spec()  # type: ignore[attr-defined]
+    """Make `cls` a record from its annotations (what `dataclass` does, without generating code: every pod
+    imports this module, and generated code costs milliseconds to import)."""
+    cls._spec, cls._defaults = [], {}
+    for name, annotation in cls.__annotations__.items():
+        if name == "extra":
+            continue
+        wanted, check = _checker(annotation)
+        required = name not in cls.__dict__
+        if not required:
+            cls._defaults[name] = cls.__dict__[name]
+        cls._spec.append((name, wanted, check, required))
     return cls
 
 
-@_record
+if TYPE_CHECKING:  # type checkers see the dataclass each record behaves as
+    record = dataclass
+else:
+    record = _record
+
+
+@record
 class RunRecord(Record):
     """run.json: the run's pipeline, its file, hash and parameters (write-once)."""
 
@@ -163,10 +184,10 @@ class RunRecord(Record):
     parameters: dict[str, Any]
     pipeline_file: str | None = None
     created: float | None = None
-    extra: JSON_OBJECT = field(default_factory=dict)
+    extra: JSON_OBJECT = field(default_factory=dict) if TYPE_CHECKING else None  # type: ignore[assignment]
 
 
-@_record
+@record
 class RunStatus(Record):
     """status.json: `running` while a runner drives the run, then how it ended. The SLURM script's finalizer
     writes `status`, `ended`, `duration`, `failures`, `on_failure_ran` and `engine`."""
@@ -180,10 +201,10 @@ class RunStatus(Record):
     reason: str | None = None
     runner: str | None = None
     engine: str | None = None
-    extra: JSON_OBJECT = field(default_factory=dict)
+    extra: JSON_OBJECT = field(default_factory=dict) if TYPE_CHECKING else None  # type: ignore[assignment]
 
 
-@_record
+@record
 class AttemptRecord(Record):
     """record.json of one attempt: who ran it where, when, how it ended, what it read and returned."""
 
@@ -214,7 +235,7 @@ class AttemptRecord(Record):
     timed_out: bool | None = None
     error: str | None = None
     note: str | None = None
-    extra: JSON_OBJECT = field(default_factory=dict)
+    extra: JSON_OBJECT = field(default_factory=dict) if TYPE_CHECKING else None  # type: ignore[assignment]
 
     def close(self, status: str, ended: float, error: str | None = None) -> None:
         """End the attempt: its status, end time, duration and (for a failure) the reason."""
@@ -224,7 +245,7 @@ class AttemptRecord(Record):
             self.error = error
 
 
-@_record
+@record
 class NodeResult(Record):
     """result.json: a node's successful outcome, published once: its returns, or a control node's value
     (a map's item `count`, a switch's `case` and its `key`)."""
@@ -234,7 +255,7 @@ class NodeResult(Record):
     count: int | None = None
     case: str | None = None
     key: str | None = None
-    extra: JSON_OBJECT = field(default_factory=dict)
+    extra: JSON_OBJECT = field(default_factory=dict) if TYPE_CHECKING else None  # type: ignore[assignment]
 
     @property
     def control(self) -> Any:
@@ -242,7 +263,7 @@ class NodeResult(Record):
         return self.count if self.count is not None else self.key
 
 
-@_record
+@record
 class LeaseRecord(Record):
     """lease-<n>.json: the runner holding the run, and its heartbeat counter (`beat`, bumped every few
     seconds; `heartbeat` is the holder's wall-clock time of the last beat, for people only)."""
@@ -255,7 +276,7 @@ class LeaseRecord(Record):
     heartbeat: float | None = None
     beat: int = 0
     released: bool = False
-    extra: JSON_OBJECT = field(default_factory=dict)
+    extra: JSON_OBJECT = field(default_factory=dict) if TYPE_CHECKING else None  # type: ignore[assignment]
 
     def to_json(self) -> JSON_OBJECT:
         data = super().to_json()

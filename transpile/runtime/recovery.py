@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 
 from transpile.runtime import procs
 from transpile.runtime.records import AttemptRecord, CorruptRecord
@@ -33,6 +32,8 @@ def close_attempt(run: RunStore, record: AttemptRecord, error: str = INTERRUPTED
         if record.pgid:
             procs.kill_orphaned_group(record.pgid, record.pgid_start)
         if record.workdir:
+            import shutil
+
             shutil.rmtree(record.workdir, ignore_errors=True)
     try:
         result = run.result(record.key)
@@ -126,6 +127,8 @@ def clean_workdirs(run_id: str) -> int:
         return 0
     in_use = procs.working_directories()
     removed = 0
+    import shutil
+
     for path in candidates:
         if not any(cwd == str(path) or cwd.startswith(f"{path}/") for cwd in in_use):
             shutil.rmtree(path, ignore_errors=True)

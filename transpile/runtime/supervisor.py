@@ -15,32 +15,39 @@ import os
 import select
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from transpile.runtime import child, procs
 
 
-@dataclass(eq=False)
 class AttemptReport:
     """How an attempt ended, as its process reported it (or its supervisor saw it end without a report)."""
 
-    returns: dict[str, Any] | None = None
-    error: str | None = None
-    inputs: dict[str, Any] | None = None
-    catalog_get: list[str] | None = None
-    catalog_put: list[str] | None = None
-    exit_code: int | None = None
-    timed_out: bool = False
-    interrupted: bool = False
-    store_fault: bool = False  # the run store could not be written
+    FIELDS = ("returns", "error", "inputs", "catalog_get", "catalog_put", "exit_code", "store_fault")
+
+    def __init__(
+        self,
+        returns: dict[str, Any] | None = None,
+        error: str | None = None,
+        *,
+        inputs: dict[str, Any] | None = None,
+        catalog_get: list[str] | None = None,
+        catalog_put: list[str] | None = None,
+        exit_code: int | None = None,
+        timed_out: bool = False,
+        interrupted: bool = False,
+        store_fault: bool = False,  # the run store could not be written
+    ):
+        self.returns, self.error, self.inputs, self.exit_code = returns, error, inputs, exit_code
+        self.catalog_get, self.catalog_put = catalog_get, catalog_put
+        self.timed_out, self.interrupted, self.store_fault = timed_out, interrupted, store_fault
 
     @classmethod
     def from_message(cls, message: Any) -> AttemptReport:
         if not isinstance(message, dict):
             return cls(error="the step's process sent a report that is not a JSON object")
-        known = {name: message[name] for name in cls.__dataclass_fields__ if name in message}
+        known = {name: message[name] for name in cls.FIELDS if name in message}
         report = cls(**known)
         if report.error is None and not isinstance(report.returns, dict):
             report.error = "the step reported no result"
@@ -58,25 +65,28 @@ class AttemptReport:
         return "interrupted" if self.interrupted else "timed_out" if self.timed_out else "failed"
 
 
-@dataclass(eq=False)  # a process is itself: compared by identity
 class AttemptProcess:
     """A forked attempt process: its pid (also its process group), the pipe its assignment goes down, the
-    pipe its report comes back on, its fresh working directory, and its deadline once assigned."""
+    pipe its report comes back on, its fresh working directory, and its deadline once assigned. A process
+    is itself: compared by identity."""
 
-    pid: int
-    read_fd: int
-    assign_fd: int | None
-    workdir: Path
-    pid_start: int | None
-    pidfd: int | None = None
-    started: float = 0.0
-    deadline: float | None = None
-    timeout: float | None = None
-    chunks: list[bytes] = field(default_factory=list)
-    eof: bool = False
-    ended: str | None = None  # "timeout" or "interrupted" when the supervisor killed it
-    status: int | None = None  # its wait status, once it was reaped
-    reaped: bool = False
+    def __init__(self, pid: int, read_fd: int, assign_fd: int | None, workdir: Path, pid_start: int | None):
+        self.pid, self.read_fd, self.assign_fd, self.workdir, self.pid_start = (
+            pid,
+            read_fd,
+            assign_fd,
+            workdir,
+            pid_start,
+        )
+        self.pidfd: int | None = None
+        self.started = 0.0
+        self.deadline: float | None = None
+        self.timeout: float | None = None
+        self.chunks: list[bytes] = []
+        self.eof = False
+        self.ended: str | None = None  # "timeout" or "interrupted" when the supervisor killed it
+        self.status: int | None = None  # its wait status, once it was reaped
+        self.reaped = False
 
     def read_some(self) -> None:
         """Read what the pipe has (non-blocking)."""
