@@ -219,7 +219,7 @@ def test_local_flavour_retries_failures_and_on_failure(project, airflow_bin, air
     assert "boom" not in airflow_results and "never" not in airflow_results
     assert airflow_results["on_failure/alert"]["returns"] == {"page": "paging ops"}
     flaky = RunStore(project / ".transpile" / "store", next((project / ".transpile/store/runs").iterdir()).name)
-    assert [a["status"] for a in flaky.attempts("flaky")] == ["failed", "succeeded"]
+    assert [a.status for a in flaky.attempts("flaky")] == ["failed", "succeeded"]
 
 
 HOSTILE = 'it\'s "quoted" \'\'\'triple\'\'\' """also""" back\\slash {{ ds }} {% if %} {# c #} $HOME `id`\nnew line'
@@ -283,9 +283,9 @@ def test_hostile_strings_are_never_code(project, flavour, airflow_bin, airflow_h
     assert code.returncode == 0, code.stdout[-3000:] + code.stderr[-3000:]
     store = project / ".transpile" / "store"
     run = RunStore(store, next((store / "runs").iterdir()).name)
-    assert run.result("say-hi-x")["returns"] == {"t": HOSTILE, "e": HOSTILE}
-    assert [run.result(f"fan@{i}/echo")["returns"]["o"] for i in range(2)] == [HOSTILE, "{{ run_id }}"]
-    assert run.result("route")["case"] == HOSTILE
+    assert run.result("say-hi-x").returns == {"t": HOSTILE, "e": HOSTILE}
+    assert [run.result(f"fan@{i}/echo").returns["o"] for i in range(2)] == [HOSTILE, "{{ run_id }}"]
+    assert run.result("route").case == HOSTILE
 
 
 def test_output_is_deterministic_and_ruff_clean(project):

@@ -80,7 +80,7 @@ def replay(project: Path, documents: list[dict], run_id: str, submitted: dict[st
 
 def results(project: Path, run_id: str) -> dict[str, dict]:
     store = RunStore(project / "volume", run_id)
-    return {key: store.result(key)["returns"] for key in store.node_keys() if store.result(key) is not None}
+    return {key: store.result(key).returns for key in store.node_keys() if store.result(key) is not None}
 
 
 def test_no_user_string_is_in_any_template(compiled):

@@ -97,14 +97,14 @@ def test_kill_9_at_random_moments_then_resume(project):
     assert {key: len(run.attempts(key)) for key in done} == done
     assert outcomes(run) == outcomes(RunStore(project / "ref", "k"))
     for key in run.node_keys():
-        statuses = [a["status"] for a in run.attempts(key)]
+        statuses = [a.status for a in run.attempts(key)]
         assert "running" not in statuses, (key, statuses)
         assert statuses.count("succeeded") == 1, (key, statuses)
         assert set(statuses) <= {"succeeded", "interrupted"}, (key, statuses)
     effects = (project / "effects.log").read_text().split()
     for key in run.node_keys():
-        interrupted = sum(a["status"] == "interrupted" for a in run.attempts(key))
-        if run.attempts(key)[0].get("kind") == "python":
+        interrupted = sum(a.status == "interrupted" for a in run.attempts(key))
+        if run.attempts(key)[0].kind == "python":
             assert 1 <= effects.count(key) <= 1 + interrupted, key  # at most the killed attempts ran again
     assert not list(run.run_dir.rglob("*.tmp"))
 
@@ -123,7 +123,7 @@ def test_two_resumers_at_once_never_run_a_node_twice(project):
     effects = (project / "effects.log").read_text().split()
     assert len(effects) == len(set(effects))  # every node ran once at most
     for key in run.node_keys():
-        assert [a["status"] for a in run.attempts(key)].count("succeeded") == 1, key
+        assert [a.status for a in run.attempts(key)].count("succeeded") == 1, key
     if codes == [0, 2]:
         assert "is being run by process" in ends[1][1] or "at the same moment" in ends[1][1], ends[1][1]
 
@@ -138,5 +138,5 @@ def test_resume_waits_for_every_map_item(project):
         shutil.rmtree(nodes / key)
     assert run_cli("run", "crashy.yaml", "--store", "store", "--resume", "m", cwd=project).returncode == 0
     run = RunStore(project / "store", "m")
-    assert len(run.attempts("b")[-1]["inputs"]["rs"]) == 8
-    assert run.attempts("b")[-1]["started"] >= run.attempts("m@6/t")[-1]["ended"]
+    assert len(run.attempts("b")[-1].inputs["rs"]) == 8
+    assert run.attempts("b")[-1].started >= run.attempts("m@6/t")[-1].ended

@@ -62,7 +62,7 @@ def test_steps_do_not_share_a_working_directory(tmp_path):
     outcome = run(tmp_path, name)
     assert outcome.returncode == 1  # as on Argo: the file of another pod is not there
     assert "local.txt" in (tmp_path / "store/runs/r1/nodes/read/attempt.1/stderr.log").read_text()
-    where = result(tmp_path, "make")["returns"]["where"]
+    where = result(tmp_path, "make").returns["where"]
     assert Path(where) != tmp_path and not Path(where).exists()  # a temporary directory, removed after
     assert not (tmp_path / "local.txt").exists()  # nothing left in the user's directory
 
@@ -97,9 +97,7 @@ def test_module_state_cwd_and_environment_do_not_leak(tmp_path):
     )
     outcome = run(tmp_path, name, "-p", "xs=[1,2,3,4]")
     assert outcome.returncode == 0, outcome.stderr
-    seen = [result(tmp_path, f"m@{i}/c")["returns"]["n"] for i in range(4)] + [
-        result(tmp_path, "after")["returns"]["again"]
-    ]
+    seen = [result(tmp_path, f"m@{i}/c").returns["n"] for i in range(4)] + [result(tmp_path, "after").returns["again"]]
     assert [s[0] for s in seen] == [1, 1, 1, 1, 1]
     assert [s[1] for s in seen] == [None] * 5
     assert len({s[2] for s in seen}) == 5 and all(s[2] != "/" for s in seen)
@@ -132,7 +130,7 @@ def test_step_env_and_standard_variables_are_applied(tmp_path, how):
         for step in ("py", "sh"):
             outcome = node(tmp_path, name, step)
             assert outcome.returncode == 0, outcome.stderr
-    py = result(tmp_path, "py", "n1")["returns"]["seen_py"]
+    py = result(tmp_path, "py", "n1").returns["seen_py"]
     assert py == {
         "ONLY_PY": "x y",
         "SHARED": "overridden",
@@ -142,7 +140,7 @@ def test_step_env_and_standard_variables_are_applied(tmp_path, how):
         "TRANSPILE_STORE": str(tmp_path / "store"),
         "TRANSPILE_INDICES": "",
     }
-    assert result(tmp_path, "sh", "n1")["returns"]["seen_sh"] == "$(id) it's|from-defaults|sh|1"
+    assert result(tmp_path, "sh", "n1").returns["seen_sh"] == "$(id) it's|from-defaults|sh|1"
 
 
 ENDINGS = {
@@ -168,7 +166,7 @@ def test_a_step_that_ends_without_a_result_fails(tmp_path, case, how):
     assert outcome.returncode == 1, outcome.stderr
     assert "Traceback" not in outcome.stderr
     record = last(tmp_path, "s", "n1")
-    assert record["status"] == "failed" and message in record["error"]
+    assert record.status == "failed" and message in record.error
     assert result(tmp_path, "s", "n1") is None
     assert message in outcome.stderr
 
@@ -181,7 +179,7 @@ def test_shell_returns_of_nan_fail_cleanly(tmp_path, text):
     outcome = run(tmp_path, name)
     assert outcome.returncode == 1, outcome.stderr
     record = last(tmp_path, "s")
-    assert record["status"] == "failed" and f"return 'x' is {text}, which JSON cannot hold" == record["error"]
+    assert record.status == "failed" and f"return 'x' is {text}, which JSON cannot hold" == record.error
     assert json.loads((tmp_path / "store/runs/r1/status.json").read_text())["status"] == "failed"
 
 
@@ -196,6 +194,6 @@ def test_timeout_kills_the_whole_process_group(tmp_path, how):
     outcome = run(tmp_path, name, run_id="n1") if how == "run" else node(tmp_path, name, "s")
     assert outcome.returncode == 1
     record = last(tmp_path, "s", "n1")
-    assert record["error"] == "timed out after 1s" and record["timed_out"] is True
+    assert record.error == "timed out after 1s" and record.timed_out is True
     time.sleep(3.5)
     assert not late.exists()

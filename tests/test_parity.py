@@ -46,16 +46,16 @@ def records(run: RunStore) -> dict[str, dict[str, Any]]:
     found = {}
     for key in run.node_keys():
         attempts = run.attempts(key)
-        last = attempts[-1] if attempts else {}
+        last = attempts[-1].to_json() if attempts else {}
         result = run.result(key)
         found[key] = {
-            "statuses": [a["status"] for a in attempts],
+            "statuses": [a.status for a in attempts],
             "inputs": last.get("inputs"),
             "returns": last.get("returns"),
             "case": last.get("case"),
             "count": last.get("count"),
             "error": last.get("error"),
-            "result": None if result is None else {k: v for k, v in result.items() if k != "attempt"},
+            "result": None if result is None else {k: v for k, v in result.to_json().items() if k != "attempt"},
         }
     return found
 

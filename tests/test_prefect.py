@@ -154,7 +154,7 @@ def test_retries_failure_fails_the_flow_and_on_failure_runs(project, prefect_bin
     code, prefect_results, local_results, run = run_both(project, "ops.yaml", prefect_bin, prefect_api)
     assert code != 0
     assert prefect_results == local_results
-    assert [a["status"] for a in run.attempts("flaky")] == ["failed", "succeeded"]
+    assert [a.status for a in run.attempts("flaky")] == ["failed", "succeeded"]
     assert [prefect_results[f"m@{i}/sq"]["returns"]["y"] for i in range(2)] == [1, 4]
     assert "boom" not in prefect_results and "never" not in prefect_results
     assert prefect_results["on_failure/alert"]["returns"] == {"page": "paging ops"}
@@ -193,9 +193,9 @@ def test_hostile_strings_are_never_code(project, prefect_bin, prefect_api):
     flow = run_flow(flow_file, prefect_bin, prefect_api, project)
     assert flow.returncode == 0, flow.stderr[-3000:]
     run = RunStore(project / "store", next((project / "store" / "runs").iterdir()).name)
-    assert run.result("say-hi-x")["returns"]["t"] == HOSTILE
-    assert [run.result(f"fan@{i}/echo")["returns"]["o"] for i in range(2)] == [HOSTILE, "{{ run_id }}"]
-    assert run.result("route")["case"] == HOSTILE
+    assert run.result("say-hi-x").returns["t"] == HOSTILE
+    assert [run.result(f"fan@{i}/echo").returns["o"] for i in range(2)] == [HOSTILE, "{{ run_id }}"]
+    assert run.result("route").case == HOSTILE
 
 
 def test_parameter_names_that_would_shadow_are_taken_as_keywords(project, prefect_bin, prefect_api):
@@ -207,7 +207,7 @@ def test_parameter_names_that_would_shadow_are_taken_as_keywords(project, prefec
     assert "**params: Any" in flow_file.read_text()
     assert run_flow(flow_file, prefect_bin, prefect_api, project).returncode == 0
     run = RunStore(project / "store", next((project / "store" / "runs").iterdir()).name)
-    assert run.result("s")["returns"]["v"] == 1234
+    assert run.result("s").returns["v"] == 1234
 
 
 def test_job_per_node_manifests_pass_kubernetes_validate(project, prefect_bin, prefect_api, tmp_path):
@@ -325,7 +325,7 @@ def test_hostile_values_reach_steps_byte_for_byte(project, prefect_bin, prefect_
     assert flow.returncode == 0, flow.stdout[-2000:] + flow.stderr[-3000:]
     run = only_run(project)
     injection.check(run, injection.OVERRIDES if per_run else injection.DEFAULTS, env=False)
-    if all(value is None for value in run.result("show")["returns"]["env"]):
+    if all(value is None for value in run.result("show").returns["env"]):
         pytest.skip("flavour pod: this entrypoint does not apply a step's env from the plan yet")
     injection.check(run, injection.OVERRIDES if per_run else injection.DEFAULTS, env=True)
 
@@ -362,7 +362,7 @@ def test_prefect_reserved_parameter_names_are_routed_through_params(project, pre
     else:
         flow = run_flow(flow_file, prefect_bin, prefect_api, project)
     assert flow.returncode == 0, flow.stdout[-2000:] + flow.stderr[-3000:]
-    assert only_run(project).result("s")["returns"]["v"] == expected
+    assert only_run(project).result("s").returns["v"] == expected
 
 
 POD_PROBE = Path(__file__).resolve().parent / "support" / "prefect_pods_probe.py"
@@ -460,7 +460,7 @@ def test_hostile_values_survive_a_real_prefect_deploy(project, prefect_bin, pref
     assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
     run = only_run(project)
     injection.check(run, injection.OVERRIDES if per_run else injection.DEFAULTS, env=True)
-    assert "leaked-from-the-deployer" not in json.dumps(run.result("show"))
+    assert "leaked-from-the-deployer" not in json.dumps(run.result("show").returns)
 
 
 def test_every_schedule_becomes_one_prefect_reads(project, prefect_bin, prefect_api, process_pool):

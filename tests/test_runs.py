@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from transpile.runtime import procs
+from transpile.runtime.records import RunRecord
 from transpile.runtime.store import HOST, RunStore, dumps, read_json
 from transpile.runtime.workspace import temp_base, workdir_prefix
 
@@ -44,7 +45,7 @@ def wait_running(run: RunStore, key: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         tries = run.attempts(key) if run.node_dir(key).is_dir() else []
-        if tries and tries[-1]["status"] == "running" and "pgid" in tries[-1]:
+        if tries and tries[-1].status == "running" and tries[-1].pgid:
             return tries[-1]
         time.sleep(0.1)
     raise AssertionError(f"{key} never ran")
@@ -97,7 +98,7 @@ def test_a_numeric_parameter_given_text_is_a_clear_error(project):
 
 def test_only_run_json_is_pending_not_succeeded(project):
     run = RunStore(project / "store", "bare")
-    run.create_run({"run_id": "bare", "pipeline": "slow", "hash": "0" * 64, "parameters": {}, "created": 1.0})
+    run.create_run(RunRecord("bare", "slow", "0" * 64, {}, created=1.0))
     assert status_of(project, "bare") == "pending"
     shown = run_cli("runs", "show", "bare", "--store", "store", cwd=project)
     assert "status pending" in shown.stdout
@@ -131,16 +132,16 @@ def test_kill_9_then_resume_closes_the_killed_attempt(project):
     os.kill(runner.pid, signal.SIGKILL)
     runner.wait(timeout=30)
     assert status_of(project, "kill9-runs") == "interrupted"
-    assert run.attempts("wait")[-1]["status"] == "running"  # nothing could close it yet
+    assert run.attempts("wait")[-1].status == "running"  # nothing could close it yet
     (project / "fast").write_text("")
     resumed = run_cli("run", "slow.yaml", "--store", "store", "--resume", "kill9-runs", cwd=project)
     assert resumed.returncode == 0, resumed.stderr
     tries = run.attempts("wait")
-    assert [t["status"] for t in tries] == ["interrupted", "succeeded"]
-    assert "runner stopped" in tries[0]["error"]
+    assert [t.status for t in tries] == ["interrupted", "succeeded"]
+    assert "runner stopped" in tries[0].error
     assert len(run.attempts("first")) == 1  # not rerun
-    assert not procs.group_alive(record["pgid"])  # the orphaned `sleep 60` is gone
-    assert not Path(record["workdir"]).exists()
+    assert not procs.group_alive(record.pgid)  # the orphaned `sleep 60` is gone
+    assert not Path(record.workdir).exists()
     assert not orphan.exists() and alive.exists()
     assert status_of(project, "kill9-runs") == "succeeded"
     assert not list(temp_base().glob(workdir_prefix("kill9-runs") + "*"))  # the killed runner's spares' too
@@ -155,13 +156,13 @@ def test_ctrl_c_interrupts_cleanly_and_the_run_resumes(project):
     assert runner.returncode == 130, err
     assert "Traceback" not in err and "--resume c" in err
     assert read_json(run.run_dir / "status.json")["status"] == "interrupted"
-    assert run.attempts("wait")[-1]["status"] == "interrupted"
-    assert not procs.group_alive(record["pgid"])
+    assert run.attempts("wait")[-1].status == "interrupted"
+    assert not procs.group_alive(record.pgid)
     assert status_of(project, "c") == "interrupted"
     (project / "fast").write_text("")
     resumed = run_cli("run", "slow.yaml", "--store", "store", "--resume", "c", cwd=project)
     assert resumed.returncode == 0, resumed.stderr
-    assert [t["status"] for t in run.attempts("wait")] == ["interrupted", "succeeded"]
+    assert [t.status for t in run.attempts("wait")] == ["interrupted", "succeeded"]
     assert json.loads((run.run_dir / "status.json").read_text())["status"] == "succeeded"
 
 
@@ -198,4 +199,4 @@ print(first[1], second[1], second[0] != "a", before == after, children, "count" 
     assert result.stdout.split() == ["0", "0", "True", "True", "none", "True"], result.stdout + result.stderr
     from transpile.runtime.lease import current
 
-    assert current(RunStore(project / "store", "a"))["released"] is True
+    assert current(RunStore(project / "store", "a")).released is True

@@ -32,7 +32,7 @@ def results(project: Path, run_id: str = "r1") -> dict[str, dict]:
 
 
 def returns(project: Path, run_id: str = "r1") -> dict[str, dict]:
-    return {key: result["returns"] for key, result in results(project, run_id).items() if result["returns"]}
+    return {key: result.returns for key, result in results(project, run_id).items() if result.returns}
 
 
 def attempts(project: Path, key: str, run_id: str = "r1") -> list[dict]:
@@ -52,10 +52,10 @@ def test_sample_runs_end_to_end(project):
     assert [values[f"clean@{i}/load"]["n"] for i in range(3)] == [30, 31, 32]
     # map collection: the fit steps received the items' returns as a list, in item order
     fit = attempts(project, "train/xgb/fit")[-1]
-    assert fit["inputs"] == {"n": [30, 31, 32]}
+    assert fit.inputs == {"n": [30, 31, 32]}
     assert values["train/xgb/fit"] == {"score_xgb": 0.31}
     # switch routing: the gate said ship, so only the ship case ran
-    assert results(project)["route"]["case"] == "ship"
+    assert results(project)["route"].case == "ship"
     assert values["route/ship/publish"] == {"published": 0.31}
     assert "route/hold/notify" not in results(project)
     assert "noop" in results(project)
@@ -77,7 +77,7 @@ def test_python_form_runs_the_same(project):
 def test_parameter_override_routes_to_the_other_case(project):
     result = run_pipeline(project, "samples/etl.yaml", "-p", 'shards=["a"]')
     assert result.returncode == 0, result.stderr
-    assert results(project)["route"]["case"] == "hold"
+    assert results(project)["route"].case == "hold"
     assert "route/hold/notify" in results(project) and "route/ship/publish" not in results(project)
     assert (project / "store/runs/r1/nodes/route/hold/notify/attempt.1/stdout.log").read_text() == "held\n"
 
@@ -98,11 +98,11 @@ def test_retries_until_success(project):
     result = run_pipeline(project, name)
     assert result.returncode == 0, result.stderr
     tries = attempts(project, "flaky")
-    assert [t["status"] for t in tries] == ["failed", "failed", "succeeded"]
-    assert tries[0]["error"] == "the shell command exited with code 1"
+    assert [t.status for t in tries] == ["failed", "failed", "succeeded"]
+    assert tries[0].error == "the shell command exited with code 1"
     # backoff 1 s then 2 s between the attempts
-    assert tries[1]["started"] - tries[0]["ended"] >= 0.9
-    assert tries[2]["started"] - tries[1]["ended"] >= 1.9
+    assert tries[1].started - tries[0].ended >= 0.9
+    assert tries[2].started - tries[1].ended >= 1.9
     assert "after" in results(project)
 
 
@@ -110,7 +110,7 @@ def test_retries_exhausted_fail_the_run(project):
     name = write(project, "f.yaml", "name: f\nsteps:\n  s: {shell: 'exit 3', retries: 1}\n")
     result = run_pipeline(project, name)
     assert result.returncode == 1
-    assert [t["status"] for t in attempts(project, "s")] == ["failed", "failed"]
+    assert [t.status for t in attempts(project, "s")] == ["failed", "failed"]
     assert "s: the shell command exited with code 3" in result.stderr
 
 
@@ -128,8 +128,8 @@ def test_timeout_kills_the_attempt(project):
     result = run_pipeline(project, name)
     assert result.returncode == 1
     record = attempts(project, "slow")[-1]
-    assert record["status"] == "failed" and record["error"] == "timed out after 1s"
-    assert 0.9 <= record["duration"] < 10
+    assert record.status == "failed" and record.error == "timed out after 1s"
+    assert 0.9 <= record.duration < 10
     assert "next" not in results(project)
 
 
@@ -155,8 +155,8 @@ def test_on_failure_runs_when_a_step_fails(project):
     assert (project / "store/runs/r1/nodes/on_failure/alert/attempt.1/stdout.log").read_text() == "paging ops\n"
     assert "never" not in results(project)
     bad = attempts(project, "bad")[-1]
-    assert bad["status"] == "failed"
-    assert "argument 's' has no value" in bad["error"]
+    assert bad.status == "failed"
+    assert "argument 's' has no value" in bad.error
     status = read_json(project / "store/runs/r1/status.json")
     assert status["status"] == "failed" and status["on_failure_ran"] is True
 
@@ -186,7 +186,7 @@ def test_resume_skips_what_succeeded(project):
     resumed = run_cli("run", name, "--store", "store", "--resume", "r1", cwd=project)
     assert resumed.returncode == 0, resumed.stderr
     assert len(attempts(project, "first")) == 1  # not rerun
-    assert [a["status"] for a in attempts(project, "second")] == ["failed", "succeeded"]
+    assert [a.status for a in attempts(project, "second")] == ["failed", "succeeded"]
     assert returns(project)["second"] == {"two": 1}
     assert "reused" in resumed.stderr
 
@@ -225,7 +225,7 @@ def test_bad_python_steps_are_reported_and_recorded(project, body, message):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"s: {message}" in result.stderr
-    assert record["status"] == "failed" and message in record["error"]
+    assert record.status == "failed" and message in record.error
     assert "first" in results(project) and "s" not in results(project)  # nothing lost, nothing half-written
     if "ZeroDivision" in message:
         assert "Traceback" in (project / "store/runs/r1/nodes/s/attempt.1/stderr.log").read_text()
@@ -235,7 +235,7 @@ def test_returns_must_match_names(project):
     (project / "m.py").write_text("def f():\n    return 1\n")
     name = write(project, "m.yaml", "name: m\nsteps: {s: {python: m:f, returns: [a, b]}}\n")
     assert run_pipeline(project, name).returncode == 1
-    assert "returns ['a', 'b'] needs a tuple of 2 values, got a int" in attempts(project, "s")[-1]["error"]
+    assert "returns ['a', 'b'] needs a tuple of 2 values, got a int" in attempts(project, "s")[-1].error
 
 
 def test_catalog_moves_files_between_steps(project):
@@ -256,14 +256,14 @@ def test_catalog_moves_files_between_steps(project):
     assert run_pipeline(project, name).returncode == 0
     assert (project / "store/runs/r1/nodes/use/attempt.1/stdout.log").read_text() == "hello\n"
     assert (project / "store/runs/r1/catalog/out/a.txt").read_text() == "hello\n"
-    assert attempts(project, "make")[-1]["catalog_put"] == ["out/a.txt"]
-    assert attempts(project, "use")[-1]["catalog_get"] == ["out/a.txt"]
+    assert attempts(project, "make")[-1].catalog_put == ["out/a.txt"]
+    assert attempts(project, "use")[-1].catalog_get == ["out/a.txt"]
 
 
 def test_missing_catalog_file_is_a_clear_failure(project):
     name = write(project, "c.yaml", "name: c\nsteps: {s: {shell: 'true', catalog: {get: [nope.csv]}}}\n")
     assert run_pipeline(project, name).returncode == 1
-    assert attempts(project, "s")[-1]["error"] == "catalog.get: no file in the run's catalog matches 'nope.csv'"
+    assert attempts(project, "s")[-1].error == "catalog.get: no file in the run's catalog matches 'nope.csv'"
 
 
 def test_nested_maps_and_switch_inside_map_collect_in_order(project):
@@ -298,9 +298,9 @@ def test_nested_maps_and_switch_inside_map_collect_in_order(project):
     result = run_pipeline(project, name)
     assert result.returncode == 0, result.stderr
     total = attempts(project, "total")[-1]
-    assert total["inputs"]["v"] == [[10, 11], [20, 21], [30, 31]]
-    assert total["inputs"]["tag"] == [-1, 2, -3]
-    assert total["inputs"]["parity"] == ["odd", "even", "odd"]
+    assert total.inputs["v"] == [[10, 11], [20, 21], [30, 31]]
+    assert total.inputs["tag"] == [-1, 2, -3]
+    assert total.inputs["parity"] == ["odd", "even", "odd"]
 
 
 def test_empty_map_and_non_list_over(project):
@@ -313,8 +313,8 @@ def test_empty_map_and_non_list_over(project):
         "  bad: {needs: [m, three], map: {over: n, as: x, steps: {s: {stub: true}}}}\n",
     )  # a parameter declared as a number is refused at compile time (test_bad_inputs); a return only here
     assert run_pipeline(project, name).returncode == 1
-    assert results(project)["m"]["count"] == 0
-    assert attempts(project, "bad")[-1]["error"] == "map.over 'n' is a int, not a list"
+    assert results(project)["m"].count == 0
+    assert attempts(project, "bad")[-1].error == "map.over 'n' is a int, not a list"
 
 
 def test_runs_list_and_show(project):
@@ -342,7 +342,7 @@ def test_store_records_are_complete_json(project):
     for path in files:
         json.loads(path.read_text())
     assert not list((project / "store").rglob("*.tmp"))
-    record = attempts(project, "extract")[-1]
+    record = attempts(project, "extract")[-1].to_json()
     for field in (
         "node",
         "key",

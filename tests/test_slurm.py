@@ -151,7 +151,7 @@ def test_failure_runs_on_failure_and_stops_dependants(project, slurm):
     done, run = run_both(project, "ops.yaml", slurm)
     assert done.returncode == 1 and "run s1 failed" in done.stdout
     results = outcomes(run)
-    assert [a["status"] for a in run.attempts("flaky")] == ["failed", "succeeded"]
+    assert [a.status for a in run.attempts("flaky")] == ["failed", "succeeded"]
     assert [results[f"m@{i}/sq"]["returns"]["y"] for i in range(2)] == [1, 4]
     assert "boom" not in results and "never" not in results and run.attempts("never") == []
     assert results["on_failure/alert"]["returns"] == {"page": "paging ops"}
@@ -304,11 +304,11 @@ def test_hostile_strings_travel_byte_for_byte(tmp_path, slurm):
     readers = ("load-data", "it-s", "workflow-name", "id", "items", "attempt-1", "select", "each")
     done, run = run_both(project, "hostile.yaml", slurm, *params, env_readers=readers)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert run.result("say")["returns"]["t"] == VALUES[6]
-    assert [run.result(f"fan@{i}/echo")["returns"]["o"] for i in range(len(VALUES))] == list(VALUES)
-    env_seen = [run.result(k)["returns"][f"e{i}"] for i, k in enumerate(readers)]
+    assert run.result("say").returns["t"] == VALUES[6]
+    assert [run.result(f"fan@{i}/echo").returns["o"] for i in range(len(VALUES))] == list(VALUES)
+    env_seen = [run.result(k).returns[f"e{i}"] for i, k in enumerate(readers)]
     assert env_seen == [v.removesuffix("\n") for v in VALUES[:8]]
-    assert run.result("route")["case"] == VALUES[0] and run.result("route/it-s-quoted-back-slash/x") is not None
+    assert run.result("route").case == VALUES[0] and run.result("route/it-s-quoted-back-slash/x") is not None
     assert not Path("/tmp/pwned").exists() and not (project / "pwned").exists()
 
 
@@ -338,13 +338,13 @@ def test_timeouts_and_open_secrets_fail_clearly(project, slurm):
         done = submit(script, slurm, "-p", f"which={which}", "--run-id", run_id, "--wait", cwd=project)
         assert done.returncode == 1, done.stderr[-3000:]
     slow, opened = RunStore(project / "store", "s1"), RunStore(project / "store", "s2")
-    assert slow.result("peek")["returns"]["pw"] == SECRET
+    assert slow.result("peek").returns["pw"] == SECRET
     assert len(slow.attempts("pick/slow/slow")) == 2 and slow.result("pick/slow/slow") is None
     failures = json.loads((slow.run_dir / "status.json").read_text())["failures"]
     assert failures and failures[0].startswith("pick/slow/slow:"), failures
     tries = slow.attempts("pick/slow/slow")
     timed_out = ("failed", True, "timed out after 2s")
-    assert [(t["status"], t.get("timed_out"), t["error"]) for t in tries] == [timed_out] * 2
+    assert [(t.status, t.timed_out, t.error) for t in tries] == [timed_out] * 2
     assert "timed out after 2s" in next((slow.run_dir / "slurm" / "logs").glob("t.pick.slow.slow-*")).read_text()
     log = next((opened.run_dir / "slurm" / "logs").glob("t.pick.open.open-*")).read_text()
     assert "readable by others (chmod 600 it)" in log and opened.attempts("pick/open/open") == []

@@ -71,7 +71,7 @@ def test_names_like_the_store_layout_never_collide(tmp_path):
         "route",
         "route/items/attempt-1",
     }
-    assert store(tmp_path).result("items@1/attempt-1")["returns"] == {"y": "b"}
+    assert store(tmp_path).result("items@1/attempt-1").returns == {"y": "b"}
     listing = run_cli("runs", "list", "--store", "store", cwd=tmp_path)
     assert listing.stdout.splitlines()[1].split()[2] == "succeeded"
     shown = run_cli("runs", "show", "r1", "--store", "store", cwd=tmp_path).stdout
@@ -103,7 +103,7 @@ def test_escaping_catalog_patterns_are_refused_end_to_end(tmp_path, pattern):
     result = run(tmp_path, name)
     assert result.returncode in (1, 2) and "Traceback" not in result.stderr
     if result.returncode == 1:  # refused when the attempt runs (the compiler may refuse it first)
-        assert "must" in store(tmp_path).attempts("s")[-1]["error"]
+        assert "must" in store(tmp_path).attempts("s")[-1].error
 
 
 def test_map_items_share_gets_and_cannot_put_the_same_path(tmp_path):
@@ -134,7 +134,7 @@ def test_map_items_share_gets_and_cannot_put_the_same_path(tmp_path):
     run_store = store(tmp_path)
     assert all(run_store.result(f"use@{i}/read") is not None for i in range(6))  # concurrent gets of one file
     assert sorted(p.name for p in run_store.catalog.glob("out-*.txt")) == [f"out-{i}.txt" for i in range(1, 7)]
-    errors = [a[-1].get("error", "") for key in run_store.node_keys() if (a := run_store.attempts(key))]
+    errors = [a[-1].error or "" for key in run_store.node_keys() if (a := run_store.attempts(key))]
     clash = [e for e in errors if "already put by node" in e]
     assert len(clash) >= 1
     assert "'same.txt' was already put by node 'clash@" in clash[0] and "node 'clash@" in clash[0].split("by node")[1]
@@ -180,7 +180,7 @@ def test_on_failure_sees_which_nodes_failed(tmp_path):
         """,
     )
     assert run(tmp_path, name).returncode == 1
-    assert store(tmp_path).result("on_failure/alert")["returns"]["failed"] == ["m@1/s"]
+    assert store(tmp_path).result("on_failure/alert").returns["failed"] == ["m@1/s"]
 
 
 def test_end_of_run_table_is_honest(tmp_path):

@@ -216,7 +216,7 @@ def run(
     if "diagnostics" in result:
         raise CompileError([_diagnostic(d) for d in result["diagnostics"]])
     found = read_run(root, result["run_id"])
-    record = found.record if found is not None else {"run_id": result["run_id"]}
+    record = found.record if found is not None else None
     status = "interrupted" if interrupted or result.get("interrupted") else None
     return Run(root, result["run_id"], record, status=status, values=result.get("values"))
 

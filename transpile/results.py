@@ -1,8 +1,8 @@
 """Runs read back from the run store as objects: what `transpile.run` returns and `transpile.load_run` reads.
 
-A `Run` is built from the store's files (run.json, status.json, the nodes' attempt records and results),
-so a run read back later is the same object as the one a call returned. `runs list/show` can print
-these objects too.
+A `Run` is built from the store's files through the one reading every reader uses
+(`transpile/runtime/verdict.py`), so a run read back later is the same object as the one a call returned,
+and its status and failed nodes are those `transpile runs list/show` print.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-Status = Literal["succeeded", "failed", "interrupted", "running"]
+Status = Literal["succeeded", "failed", "interrupted", "running", "pending", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class NodeRun:
 
     key: str
     node: str
-    status: str  # succeeded | failed | skipped | running | interrupted
+    status: str  # succeeded | failed | skipped | reused | running | interrupted | unreadable
     attempts: int
     inputs: dict[str, Any]
     returns: dict[str, Any]
@@ -55,25 +55,25 @@ class RunFailed(Exception):
         super().__init__("\n".join(lines))
 
 
-def _node(store: Any, key: str, attempts: list[dict[str, Any]], result: dict[str, Any] | None) -> NodeRun:
-    last = attempts[-1] if attempts else {}
-    status = "succeeded" if result is not None else str(last.get("status", "unknown"))
-    logs = last.get("logs") or {}
-    base = store.node_dir(key)
+def _node(store: Any, state: Any) -> NodeRun:
+    from transpile.runtime.verdict import log_paths
+
+    attempts, result, last = state.attempts, state.result, state.last
+    stdout, stderr = log_paths(store, state.key, last)
     return NodeRun(
-        key=key,
-        node=str(last.get("node", key)),
-        status=status,
+        key=state.key,
+        node=str(last.node if last is not None and last.node else state.key),
+        status=state.status,
         attempts=len(attempts),
-        inputs=dict(last.get("inputs") or {}),
-        returns=dict((result or last).get("returns") or {}),
-        error=None if status == "succeeded" else last.get("error"),
-        seconds=round(sum(float(a.get("duration") or 0.0) for a in attempts), 3),
-        stdout=base / logs["stdout"] if "stdout" in logs else None,
-        stderr=base / logs["stderr"] if "stderr" in logs else None,
-        started=attempts[0].get("started") if attempts else None,
-        items=(result or {}).get("count", last.get("count")),
-        case=(result or {}).get("case", last.get("case")),
+        inputs=dict((last.inputs if last is not None else None) or {}),
+        returns=dict((result.returns if result is not None else last.returns if last is not None else None) or {}),
+        error=None if state.status == "succeeded" or last is None else last.error,
+        seconds=round(sum(float(a.duration or 0.0) for a in attempts), 3),
+        stdout=stdout,
+        stderr=stderr,
+        started=attempts[0].started if attempts else None,
+        items=result.count if result is not None else last.count if last is not None else None,
+        case=result.case if result is not None else last.case if last is not None else None,
     )
 
 
@@ -84,18 +84,18 @@ class Run:
         self,
         store: Path,
         run_id: str,
-        record: Mapping[str, Any],
+        record: Any = None,
         *,
         status: str | None = None,
         values: dict[str, Any] | None = None,
     ):
         self.store = Path(store)
         self.run_id = run_id
-        self.record = dict(record)
-        self.pipeline: str = str(record.get("pipeline", "?"))
-        self.pipeline_file: str | None = record.get("pipeline_file")
-        self.parameters: dict[str, Any] = dict(record.get("parameters") or {})
-        self.created: float | None = record.get("created")
+        self.record = record  # the run's RunRecord, None when unreadable
+        self.pipeline: str = record.pipeline if record is not None else "?"
+        self.pipeline_file: str | None = record.pipeline_file if record is not None else None
+        self.parameters: dict[str, Any] = dict(record.parameters) if record is not None else {}
+        self.created: float | None = record.created if record is not None else None
         self._status = status
         if values is not None:
             self.__dict__["values"] = values
@@ -110,21 +110,17 @@ class Run:
         return RunStore(self.store, self.run_id)
 
     @cached_property
-    def final(self) -> dict[str, Any]:
-        """The runner's status.json (status, ended, duration, failures), or {} while it runs."""
-        return dict(self._runstore.status() or {})
+    def verdict(self) -> Any:
+        """How the run went, as every reader reads it (`transpile.runtime.verdict.Verdict`)."""
+        from transpile.runtime.verdict import read_verdict
+
+        return read_verdict(self._runstore)
 
     @cached_property
     def status(self) -> str:
-        """`succeeded`, `failed`, `interrupted` (or `running` for a run still going or killed)."""
-        if self._status is not None:
-            return self._status
-        if self.final.get("status"):
-            return str(self.final["status"])
-        latest = [node.status for node in self.nodes.values()]
-        if "running" in latest:
-            return "running"
-        return "failed" if "failed" in latest else "succeeded"
+        """`succeeded`, `failed`, `interrupted`, `running` (a run still going); for a run driven by an
+        engine's pods, `pending` (nothing ran yet) or `unknown` (nothing failed; the engine knows the rest)."""
+        return self._status if self._status is not None else str(self.verdict.state)
 
     @property
     def ok(self) -> bool:
@@ -132,26 +128,24 @@ class Run:
 
     @property
     def seconds(self) -> float | None:
-        duration = self.final.get("duration")
-        return float(duration) if duration is not None else None
+        final = self.verdict.final
+        return float(final.duration) if final is not None and final.duration is not None else None
+
+    @property
+    def problems(self) -> list[str]:
+        """The run's files that could not be read, each as `path: what is wrong`."""
+        return [str(exc) for exc in self.verdict.problems]
 
     @cached_property
     def nodes(self) -> dict[str, NodeRun]:
         """Node key -> NodeRun, in the order the nodes started."""
-        store = self._runstore
-        found = []
-        for key in store.node_keys():
-            attempts = store.attempts(key)
-            result = store.result(key)
-            if attempts or result is not None:
-                found.append(_node(store, key, attempts, result))
-        found.sort(key=lambda n: (n.started or 0.0, n.key))
-        return {node.key: node for node in found}
+        return {key: _node(self._runstore, state) for key, state in self.verdict.nodes.items()}
 
     @property
     def failed(self) -> list[NodeRun]:
-        """The nodes whose last attempt failed (and that never succeeded)."""
-        return [node for node in self.nodes.values() if node.status in ("failed", "interrupted")]
+        """The node instances that failed the run: outside on_failure, without a result, their last
+        attempt failed or interrupted (what `$TRANSPILE_FAILED` and `runs show` list)."""
+        return [self.nodes[key] for key in self.verdict.failed]
 
     def raise_for_status(self) -> Run:
         """Raise `RunFailed` unless the run succeeded; returns the run, so calls chain."""
@@ -195,31 +189,42 @@ def _load_plan(run: Run) -> Any:
     from transpile.errors import Diagnostic, TranspileError
     from transpile.runtime.loader import load_pipeline
 
-    if not run.pipeline_file:
+    if not run.pipeline_file or run.record is None:
         raise TranspileError([Diagnostic(f"run {run.run_id} has no run record in {run.store}")])
     loaded = load_pipeline(run.pipeline_file, run.store)
-    if loaded.hash != run.record.get("hash"):
+    if loaded.hash != run.record.hash:
         raise TranspileError(
             [
                 Diagnostic(
                     f"the values of run {run.run_id} need the pipeline it ran, but {run.pipeline_file} changed "
-                    f"since (hash {loaded.hash[:12]}, the run used {str(run.record.get('hash'))[:12]})"
+                    f"since (hash {loaded.hash[:12]}, the run used {run.record.hash[:12]})"
                 )
             ]
         )
     return loaded
 
 
-def read_run(store: Path, run_id: str) -> Run | None:
-    """The run `run_id` in `store`, or None when the store has no such run."""
+def _record(store: Path, run_id: str) -> tuple[bool, Any]:
+    """(whether the run exists, its RunRecord or None when unreadable)."""
+    from transpile.runtime.records import CorruptRecord
     from transpile.runtime.store import RunStore
 
-    record = RunStore(store, run_id).run_record()
-    return None if record is None else Run(store, run_id, record)
+    run = RunStore(store, run_id)
+    try:
+        record = run.run_record()
+    except CorruptRecord:
+        return True, None
+    return record is not None, record
+
+
+def read_run(store: Path, run_id: str) -> Run | None:
+    """The run `run_id` in `store`, or None when the store has no such run."""
+    exists, record = _record(store, run_id)
+    return Run(store, run_id, record) if exists else None
 
 
 def read_runs(store: Path) -> list[Run]:
     """Every run in the store, oldest first."""
-    from transpile.runtime.store import RunStore, list_runs
+    from transpile.runtime.store import list_runs
 
-    return [Run(store, run_id, RunStore(store, run_id).run_record() or {}) for run_id in list_runs(store)]
+    return [Run(store, run_id, _record(store, run_id)[1]) for run_id in list_runs(store)]

@@ -100,14 +100,14 @@ def check(run: RunStore, params: dict, env: bool = True) -> None:
     show = run.result("show")
     assert show is not None, "the step show did not publish a result"
     strings = [params[name] for name in NAMES]
-    assert show["returns"]["params"]["params"] == strings, (show["returns"]["params"]["params"], strings)
-    assert show["returns"]["params"]["items"] == params["items"], (show["returns"]["params"]["items"], params["items"])
+    assert show.returns["params"]["params"] == strings, (show.returns["params"]["params"], strings)
+    assert show.returns["params"]["items"] == params["items"], (show.returns["params"]["items"], params["items"])
     pairs = [list(kv) for kv in params["obj"].items()]
-    assert show["returns"]["params"]["obj"] == pairs, (show["returns"]["params"]["obj"], pairs)  # key order kept
-    shell = run.result("sh")["returns"]["hex"].split("\n")
+    assert show.returns["params"]["obj"] == pairs, (show.returns["params"]["obj"], pairs)  # key order kept
+    shell = run.result("sh").returns["hex"].split("\n")
     assert shell[: len(NAMES)] == hex_lines(strings).split("\n")
     if env:
-        assert show["returns"]["env"] == list(ENV.values()), (show["returns"]["env"], list(ENV.values()))
+        assert show.returns["env"] == list(ENV.values()), (show.returns["env"], list(ENV.values()))
         assert shell[len(NAMES) :] == hex_lines(list(ENV.values())).split("\n")
-    items = [run.result(f"fan@{i}/each")["returns"]["out"] for i in range(len(params["items"]))]
+    items = [run.result(f"fan@{i}/each").returns["out"] for i in range(len(params["items"]))]
     assert items == params["items"], (items, params["items"])

@@ -11,5 +11,5 @@ def outcomes(run: RunStore) -> dict[str, dict]:
     for key in run.node_keys():
         result = run.result(key)
         if result is not None:
-            found[key] = {k: v for k, v in result.items() if k != "attempt"}
+            found[key] = {k: v for k, v in result.to_json().items() if k != "attempt"}
     return found

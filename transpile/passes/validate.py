@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 
 from transpile.errors import Diagnostic, TranspileError, did_you_mean
+from transpile.ir.envlimit import ENV_STRING_LIMIT, env_string_size, env_text, mentions_variable
 from transpile.ir.graph import ON_FAILURE, Path, find_cycle, walk, walk_blocks
 from transpile.ir.models import SETTING_FIELDS, Pipeline, Step
 from transpile.ir.names import step_key
@@ -252,6 +253,7 @@ class _Checker:
                     hint=hint,
                 )
             )
+        self.check_env_sizes(index)
         for conflict in index.conflicts:
             producers = " and ".join(f"'{display(p)}'" for p in conflict.producers)
             self.report(
@@ -260,6 +262,29 @@ class _Checker:
                 field="returns",
                 hint="rename one of them",
             )
+
+    def check_env_sizes(self, index: Index) -> None:
+        """A shell step reading `$NAME` of a parameter whose declared value is too large for one environment
+        variable would find it unset: refuse it, naming the limit and where the value is instead."""
+        limit = ENV_STRING_LIMIT // 1024
+        sizes = {name: env_string_size(name, env_text(value)) for name, value in self.pipeline.parameters.items()}
+        large = {name: size for name, size in sizes.items() if size > ENV_STRING_LIMIT}
+        if not large:
+            return
+        for path, located in index.steps.items():
+            command = located.step.shell
+            if command is None:
+                continue
+            for name, size in large.items():
+                source = index.resolve(name, path)
+                if source is not None and source.kind == "param" and mentions_variable(command, name):
+                    self.report(
+                        path,
+                        f"the shell command reads ${name}, but parameter '{name}' is {size // 1024} KiB, over "
+                        f"Linux's {limit} KiB limit for one environment variable: it would be unset",
+                        field="shell",
+                        hint=f'read it from the file "$TRANSPILE_VALUES/{name}" instead',
+                    )
 
 
 def check(pipeline: Pipeline, source: SourceMap) -> tuple[Index, list[Diagnostic], bool]:

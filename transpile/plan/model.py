@@ -29,12 +29,10 @@ class Retries:
     max_backoff: int | None = None
 
     def delays(self) -> list[int]:
-        """The delay before each retry: backoff * factor^n, capped by max_backoff."""
-        out = []
-        for n in range(self.limit):
-            delay = self.backoff * (self.factor**n)
-            out.append(min(delay, self.max_backoff) if self.max_backoff else delay)
-        return out
+        """The delay before each retry, as the retry policy (`plan/retry.py`) gives it after each failure."""
+        from transpile.plan.retry import retry_delay
+
+        return [retry_delay(self, n, "failed") or 0 for n in range(1, self.limit + 1)]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from transpile.runtime.records import CorruptRecord
+from transpile.runtime.store import StoreFault
 from transpile.runtime.values import NotAvailable, ValueReader
 from transpile.runtime.workspace import CatalogError, catalog_get, catalog_put
 
@@ -101,10 +103,6 @@ def _unpack_returns(step: Any, value: Any) -> dict[str, Any]:
     return {n: check_json(n, v) for n, v in zip(names, value, strict=True)}
 
 
-def env_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
 def _no_constant(text: str) -> Any:
     raise ValueError(f"{text} is not a JSON number")
 
@@ -154,16 +152,65 @@ def _run_python(ctx: BodyContext, message: dict[str, Any]) -> dict[str, Any]:
     return _unpack_returns(ctx.step, value)
 
 
+def _arg_max() -> int:
+    """The system's limit on a new program's arguments and environment together."""
+    try:
+        return int(os.sysconf("SC_ARG_MAX"))
+    except (ValueError, OSError, AttributeError):
+        return 2 << 20
+
+
+def shell_environment(values: dict[str, Any], base: dict[str, str], directory: Path, reserve: int) -> dict[str, str]:
+    """The environment of a shell step: `base`, then each visible value as a variable of its name (JSON for
+    non-strings), each also written to `directory/<name>` (`$TRANSPILE_VALUES`). A value too large for one
+    variable (Linux: 128 KiB for `NAME=value`), or that would push the whole environment past the system's
+    limit (`reserve`: bytes kept for the command line), is left unset, with a line on the step's stderr
+    saying where it is instead."""
+    from transpile.ir.envlimit import ENV_STRING_LIMIT, env_string_size, env_text  # shell steps only
+
+    directory.mkdir(mode=0o700)
+    texts = {name: env_text(value) for name, value in values.items()}
+    env = dict(base)
+    budget = _arg_max() - reserve - sum(env_string_size(k, v) + 8 for k, v in env.items())
+    for name, text in sorted(texts.items(), key=lambda item: (len(item[1]), item[0])):
+        (directory / name).write_text(text, encoding="utf-8", errors="surrogatepass")
+        size = env_string_size(name, text)
+        if size > ENV_STRING_LIMIT or size + 8 > budget:
+            env.pop(name, None)
+            if size > ENV_STRING_LIMIT:
+                why = f"over Linux's {ENV_STRING_LIMIT // 1024} KiB limit for one environment variable"
+            else:
+                why = "more than the environment can hold next to the other values (Linux's limit for all of them)"
+            print(
+                f"transpile: ${name} is not set: its value is {size // 1024} KiB, {why}; "
+                f'read it from "$TRANSPILE_VALUES/{name}"',
+                file=sys.stderr,
+                flush=True,
+            )
+            continue
+        env[name] = text
+        budget -= size + 8
+    env["TRANSPILE_VALUES"] = str(directory)
+    return env
+
+
 def _run_shell(ctx: BodyContext, message: dict[str, Any]) -> dict[str, Any]:
     values = ctx.reader.visible_values(ctx.path, ctx.indices)
     message["inputs"] = values
     returns_dir = ctx.attempt_dir / "returns"
     returns_dir.mkdir(exist_ok=True)
-    env = {**os.environ, **{k: env_value(v) for k, v in values.items()}, **ctx.env}
-    env["TRANSPILE_RETURNS"] = str(returns_dir)
-    import subprocess
+    values_dir = Path(f"{Path.cwd()}.values")
+    try:
+        base = {**os.environ, **ctx.env, "TRANSPILE_RETURNS": str(returns_dir)}
+        visible = {k: v for k, v in values.items() if k not in ctx.env}
+        env = shell_environment(visible, base, values_dir, len(ctx.step.shell.encode()) + (64 << 10))
+        import subprocess
 
-    completed = subprocess.run(["bash", "-c", ctx.step.shell], env=env)
+        completed = subprocess.run(["bash", "-c", ctx.step.shell], env=env)
+    finally:
+        import shutil
+
+        shutil.rmtree(values_dir, ignore_errors=True)
     message["exit_code"] = completed.returncode
     if completed.returncode != 0:
         if completed.returncode < 0:
@@ -191,6 +238,12 @@ def run_body(ctx: BodyContext) -> dict[str, Any]:
             message["catalog_put"] = catalog_put(step.catalog.put, catalog, workdir, ctx.key)
     except (StepFailure, NotAvailable, CatalogError) as exc:
         message["error"] = str(exc)
+        return message
+    except CorruptRecord as exc:
+        message["error"] = f"cannot read {exc}"
+        return message
+    except StoreFault as fault:
+        message.update(error=fault.reason, store_fault=True)
         return message
     except BaseException as exc:  # anything else still ends as a recorded failure
         traceback.print_exc()

@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--xcom", nargs="?", const="/airflow/xcom/return.json", type=Path, help="write it as XCom")
     p.add_argument("--print-control", action="store_true", help="print it as the last stdout line")
     p.add_argument("--no-echo", action="store_true", help="do not echo the step's output (logs only)")
+    p.add_argument(
+        "--force", action="store_true", help="run the step even if this node instance already has a published result"
+    )
     p.set_defaults(func=run)
 
 
@@ -115,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         xcom_out=args.xcom,
         print_control=args.print_control,
         echo=not args.no_echo,
+        force=args.force,
     )
     from transpile.runtime.store import apply_umask
 
@@ -124,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"transpile execute-node: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     signal.signal(signal.SIGTERM, _terminated)  # a stopped pod: record the attempt as interrupted
+    if sys.argv[1:2] == ["execute-node"]:  # this process is the entrypoint (not a library call in a process
+        from transpile.runtime import child  # with children of its own): catch what a dead step leaves
+
+        child.become_subreaper()
     try:
         outcome = execute_node(request)
     except HashMismatch as exc:
@@ -135,9 +143,15 @@ def run(args: argparse.Namespace) -> int:
     except TranspileError as exc:
         print(f"transpile execute-node: the pipeline file does not compile:\n{exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if outcome.status != "succeeded":
-        where = args.store / "runs" / run_id / "nodes" / outcome.key / f"attempt.{outcome.attempt}"
+    if not outcome.ok:
+        where = args.store / "runs" / run_id / "nodes" / outcome.key
+        where = where / f"attempt.{outcome.attempt}" if outcome.attempt else where
         print(f"step '{args.node}' failed: {outcome.error}\n  logs: {where}", file=sys.stderr)
+    elif outcome.status == "reused":
+        print(
+            f"node '{outcome.key}' already succeeded in this run: its result is reused (--force runs it again)",
+            file=sys.stderr,
+        )
     if sys.argv[1:2] == ["execute-node"]:  # this process is the entrypoint: skip the interpreter's teardown,
         sys.stdout.flush()  # which after the attempt's fork would fault on every page of the heap
         sys.stderr.flush()

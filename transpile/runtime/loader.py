@@ -18,7 +18,7 @@ from transpile import __version__
 from transpile.ir.scope import Index
 from transpile.plan.codec import PlanVersionError, from_json, to_json
 from transpile.plan.model import PLAN_VERSION, Plan, Step
-from transpile.runtime.store import write_once
+from transpile.runtime.store import write_atomic, write_once
 
 
 @dataclass
@@ -68,7 +68,7 @@ def _read_cached(cache: Path) -> Loaded | None:
 def load_pipeline(reference: str, store: Path | None) -> Loaded:
     """The plan of `reference`; raises TranspileError when the file does not compile."""
     is_python = reference.endswith(".py") or ".py:" in reference
-    cache = None
+    cache, repair = None, False
     if store is not None and not is_python:
         try:
             cache = cache_path(store, Path(reference).read_bytes())
@@ -78,6 +78,7 @@ def load_pipeline(reference: str, store: Path | None) -> Loaded:
             loaded = _read_cached(cache)
             if loaded is not None:
                 return loaded
+            repair = True  # unreadable (or of another plan version): replaced by the plan compiled now
     from transpile.compiler import compile_pipeline
     from transpile.plan.lower import lower
 
@@ -85,7 +86,8 @@ def load_pipeline(reference: str, store: Path | None) -> Loaded:
     text = None
     if cache is not None:
         text = to_json(plan)
-        # A read-only or full store only costs the next node a recompile.
+        # A read-only or full store only costs the next node a recompile. The name is the content's hash,
+        # so replacing a broken entry is safe even against a concurrent writer: both write the same bytes.
         with contextlib.suppress(OSError):
-            write_once(cache, text)
+            (write_atomic if repair else write_once)(cache, text)
     return from_plan(plan, text)

@@ -2,19 +2,19 @@
 
 The runner loads the plan once and starts the run's zygote (zygote.py), a fresh interpreter holding only
 the runtime and the plan: each task attempt is forked from it into a process with its own process group,
-working directory and environment (see attempt.py), so nothing carries from one node to the next, while
-costing a fork instead of a new interpreter. Map fan-outs and switch routing run inline. The scheduler
-expands maps and switches as their control nodes report, retries with the declared backoff, kills an
-attempt's process group at its timeout, stops scheduling after a failure (as Argo's DAGs do) and then
-runs `on_failure`. Ctrl-C or SIGTERM stops the attempts, records them `interrupted` and ends the run
-`interrupted`, resumable.
+working directory and environment (see child.py), so nothing carries from one node to the next, while
+costing a fork instead of a new interpreter. The attempts run under one supervisor (supervisor.py), and
+each node instance's records are kept by instance.py; map fan-outs and switch routing run inline through
+the same records. The scheduler expands maps and switches as their control nodes report, retries as the
+retry policy says (plan/retry.py), stops scheduling after a failure (as Argo's DAGs do) and then runs
+`on_failure`. Ctrl-C or SIGTERM stops the attempts, records them `interrupted` and ends the run
+`interrupted`, resumable; so does a store that cannot be written (exit 1), and a lost lease.
 """
 
 from __future__ import annotations
 
 import contextlib
 import heapq
-import os
 import signal
 import sys
 import threading
@@ -26,15 +26,17 @@ from typing import Any, TextIO
 from transpile.ir.graph import ON_FAILURE, child_block_path
 from transpile.ir.graph import Path as StepPath
 from transpile.ir.names import node_id, step_key
-from transpile.runtime import attempt as attempts
+from transpile.plan.retry import retry_delay
+from transpile.runtime.instance import NodeInstance, NodeOutcome, RunContext
 from transpile.runtime.lease import Lease
 from transpile.runtime.loader import Loaded
-from transpile.runtime.node import NodeOutcome, NodeRequest, prepare
-from transpile.runtime.pool import Pool, start_zygote
-from transpile.runtime.store import RunStore, now
+from transpile.runtime.pool import ZygoteSpawner, start_zygote
+from transpile.runtime.records import AttemptRecord, CorruptRecord, RunStatus
+from transpile.runtime.store import RunStore, StoreFault, now
 from transpile.runtime.summary import StepStats, write_summary
-from transpile.runtime.values import ValueReader
+from transpile.runtime.supervisor import AttemptProcess, Supervisor
 
+EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -54,9 +56,12 @@ class _Job:
 
 @dataclass
 class _Active:
+    """A job whose attempt runs in `process`."""
+
     job: _Job
-    execution: Any
-    running: attempts.Running
+    instance: NodeInstance
+    record: AttemptRecord
+    process: AttemptProcess
 
 
 @dataclass
@@ -91,10 +96,11 @@ class LocalRunner:
         self.pipeline_ref = pipeline_ref
         self.pipeline = loaded.plan
         self.index = loaded.index
-        self.runstore = run
+        self.runstore = RunStore(run.root, run.run_id, durable=False)  # see RunStore: no fsync locally
         self.run_id = run.run_id
         self.values = values
-        self.reader = ValueReader(self.index, run, values)
+        self.ctx = RunContext(loaded, self.runstore, values, pipeline_ref, runner=lease.holder)
+        self.reader = self.ctx.reader
         self.parallelism = max(1, parallelism)
         self.lease = lease
         self.resume = resume
@@ -102,13 +108,15 @@ class LocalRunner:
         self.ready: list[_Job] = []
         self.retry_heap: list[tuple[float, int, _Job]] = []
         self.active: dict[int, _Active] = {}  # assigned attempts, by pid, until their message is recorded
-        self.pool: Pool | None = None
+        self.supervisor: Supervisor | None = None
         self.failed = False
         self.failures: list[str] = []
         self.stats: dict[str, StepStats] = {}
         self._dependents: dict[StepPath, dict[str, list[str]]] = {}  # per block path: step -> steps needing it
         self.main_ok = False
         self.stop_reason: str | None = None
+        self.store_failed = False  # the run store could not be written: the run ends interrupted, exit 1
+        self.lost_lease = False
         self._sequence = 0
         self._last_progress = 0.0
         self._tty = out.isatty()
@@ -200,15 +208,17 @@ class LocalRunner:
 
     def submit(self, job: _Job) -> None:
         if self.resume:
-            result = self.runstore.result(self.reader.instance_key(job.path, job.indices))
-            if result is not None:
-                self.stat(job.path).add("reused")
-                job.done(True, result.get("count", result.get("key")))
-                return
+            with contextlib.suppress(CorruptRecord):  # unreadable: run it again
+                result = self.runstore.result(self.reader.instance_key(job.path, job.indices))
+                if result is not None:
+                    self.stat(job.path).add("reused")
+                    job.done(True, result.control)
+                    return
         self.ready.append(job)
 
     # -- attempts ---------------------------------------------------------------------------------
     def dispatch(self) -> None:
+        assert self.supervisor is not None
         while self.ready and len(self.active) < self.parallelism and not self.stop_reason:
             if self.failed:
                 self.ready = [j for j in self.ready if j.path[:1] == (ON_FAILURE,)]
@@ -216,62 +226,64 @@ class LocalRunner:
                     return
             job = self.ready.pop(0)
             job.attempts += 1
-            request = NodeRequest(
-                pipeline=self.pipeline_ref,
-                store=self.runstore.root,
-                run_id=self.run_id,
-                node=node_id(job.path),
-                indices=job.indices,
-                echo=False,
-                values=self.values,
-                runner=self.lease.holder,
-                durable=False,
-            )
-            execution = prepare(request, self.loaded)
-            step = self.index.steps[job.path].step
-            assert self.pool is not None
-            spare = self.pool.take() if step.is_task else None
-            started = execution.begin(spare)
-            if isinstance(started, NodeOutcome):
-                if spare is not None:
-                    self.pool.give_back(spare)  # a skipped node: the child stays spare
-                self.on_outcome(job, started, 0.0)
-                continue
-            self.active[started.pid] = _Active(job, execution, started)
-            self.pool.watch(started)
+            instance = self.ctx.instance(job.path, job.indices)
+            try:
+                outcome = instance.before_launch()
+                if outcome is None and not instance.step.is_task:
+                    outcome = instance.run_inline()
+                if outcome is None:
+                    self.launch(job, instance)
+                    continue
+            except StoreFault as fault:
+                outcome = NodeOutcome(instance.key, 0, "failed", fault.reason, fault=fault.reason)
+            except CorruptRecord as exc:
+                outcome = NodeOutcome(instance.key, 0, "failed", f"cannot read {exc}")
+            self.on_outcome(job, outcome, 0.0)
 
-    def on_event(self, running: attempts.Running, what: str) -> None:
-        """A child's report is complete (record it now), or the child has exited (record it if not yet)."""
-        if running.pid in self.active and (what == "exit" or running.has_message()):
-            self.complete(running.pid)
+    def launch(self, job: _Job, instance: NodeInstance) -> None:
+        """Claim the attempt, record it running, and hand it to a spare process."""
+        assert self.supervisor is not None
+        process = self.supervisor.take()
+        try:
+            record = instance.claim()
+            instance.launched(record, process)
+        except BaseException:
+            self.supervisor.give_back(process)  # never assigned: it stays spare
+            raise
+        self.supervisor.start(process, instance.assignment(record), instance.step.timeout)
+        self.active[process.pid] = _Active(job, instance, record, process)
 
-    def complete(self, pid: int) -> None:
-        active = self.active.pop(pid)
-        running = active.running
-        outcome = active.execution.complete(running)
-        self.on_outcome(active.job, outcome, time.monotonic() - running.started)
+    def complete(self, process: AttemptProcess) -> None:
+        """The attempt's process finished: record how, and continue."""
+        active = self.active.pop(process.pid, None)
+        if active is not None:
+            outcome = active.instance.complete(active.record, process.report())
+            self.on_outcome(active.job, outcome, time.monotonic() - process.started)
 
     def on_outcome(self, job: _Job, outcome: NodeOutcome, elapsed: float) -> None:
         step = self.index.steps[job.path].step
         stats = self.stat(job.path)
-        if outcome.status in ("succeeded", "skipped"):
+        if outcome.fault:  # the store cannot be written: stop the run, resumable
+            self.stop_reason = self.stop_reason or outcome.fault
+            self.store_failed = True
+        if outcome.ok:
             stats.add(outcome.status, elapsed)
             job.done(True, outcome.control)
             return
         if outcome.status == "interrupted":
             stats.add("interrupted", elapsed)
             return  # the run is stopping; the node stays unfinished for a resume
-        retries = step.retries if step.is_task else None
-        limit = retries.limit if retries else 0
-        if job.attempts <= limit and not (self.failed and job.path[:1] != (ON_FAILURE,)):
+        kind = "timed_out" if outcome.timed_out else outcome.status
+        delay = retry_delay(step.retries if step.is_task else None, job.attempts, kind)
+        if delay is not None and not self.stop_reason and not (self.failed and job.path[:1] != (ON_FAILURE,)):
             stats.add("retry", elapsed, outcome.timed_out)
-            delays = retries.delays()
             self._sequence += 1
-            heapq.heappush(self.retry_heap, (time.monotonic() + delays[job.attempts - 1], self._sequence, job))
+            heapq.heappush(self.retry_heap, (time.monotonic() + delay, self._sequence, job))
             return
         stats.add("failed", elapsed, outcome.timed_out)
         self.failures.append(f"{outcome.key}: {outcome.error}")
-        job.done(False, None)
+        if not outcome.fault:
+            job.done(False, None)
 
     def stat(self, path: StepPath) -> StepStats:
         return self.stats.setdefault(node_id(path), StepStats())
@@ -281,6 +293,7 @@ class LocalRunner:
         return bool(self.ready or self.retry_heap or self.active)
 
     def loop(self) -> None:
+        assert self.supervisor is not None
         while self.busy():
             if self.stop_reason:
                 raise Stopped(self.stop_reason)
@@ -288,82 +301,81 @@ class LocalRunner:
             while self.retry_heap and self.retry_heap[0][0] <= moment:
                 self.ready.append(heapq.heappop(self.retry_heap)[2])
             self.dispatch()
-            if not self.lease.heartbeat():
-                raise Stopped("another runner took over this run's lease")
+            try:
+                if not self.lease.heartbeat():
+                    self.lost_lease = True
+                    raise Stopped("another runner took over this run's lease")
+            except StoreFault as fault:
+                self.store_failed = True
+                raise Stopped(fault.reason) from None
             self.progress()
-            assert self.pool is not None
-            waits = [a.running.deadline for a in self.active.values() if a.running.deadline]
+            waits = [t for t in (self.supervisor.next_deadline(),) if t is not None]
             waits += [t for t, _, _ in self.retry_heap[:1]]
-            timeout = max(0.0, min(waits) - moment) if waits else 0.5
-            timeout = min(timeout, 0.5)
+            timeout = min(max(0.0, min(waits) - moment) if waits else 0.5, 0.5)
             if not self.active and self.retry_heap and not self.ready:
                 time.sleep(timeout)
                 continue
-            for running, what in self.pool.events(timeout):
-                self.on_event(running, what)
-            moment = time.monotonic()
-            for active in list(self.active.values()):
-                running = active.running
-                if running.deadline is not None and moment >= running.deadline and running.ended is None:
-                    running.kill("timeout")
+            for process in self.supervisor.events(timeout):
+                self.complete(process)
 
     def stop_all(self) -> None:
         """Stop every running attempt (SIGTERM to its group, SIGKILL after a grace), record it interrupted,
         and stop the zygote (which kills and reaps whatever is left)."""
-        if self.pool is None:
+        if self.supervisor is None:
             return
-        self.pool.stopping = True
-        for active in self.active.values():
-            active.running.kill("interrupted", signal.SIGTERM)
-        for grace, sig in ((3.0, signal.SIGKILL), (10.0, None)):
-            deadline = time.monotonic() + grace
-            while self.active and time.monotonic() < deadline:
-                for running, what in self.pool.events(0.05):
-                    self.on_event(running, what)
-            for active in list(self.active.values()):
-                if sig is not None:
-                    active.running.kill("interrupted", sig)
-                else:  # the zygote did not report it: record it anyway
-                    self.complete(active.running.pid)
-        self.pool.close()
-        self.pool = None
+        for process in self.supervisor.stop_all():
+            self.complete(process)
+        self.supervisor.close()
+        self.supervisor = None
 
     def run(self) -> int:
         started = time.monotonic()
-        status, code = "failed", 1
-        self.runstore.write_status({"status": "running", "started": now(), "runner": self.lease.holder})
-        import_paths = [os.getcwd(), os.path.dirname(os.path.abspath(self.pipeline_ref))]
-        plan_text, spares = self.loaded.plan_json(), 2 * self.parallelism
-        self.pool = Pool(*start_zygote(plan_text, self.runstore.root, self.run_id, self.values, import_paths, spares))
+        status, code = "failed", EXIT_FAILED
         with _stop_signals(self):
             try:
+                self.write_status(RunStatus("running", started=now(), runner=self.lease.holder))
+                plan_text, spares = self.loaded.plan_json(), 2 * self.parallelism
+                zygote = start_zygote(
+                    plan_text, self.runstore.root, self.run_id, self.values, self.ctx.import_paths, spares
+                )
+                self.supervisor = Supervisor(ZygoteSpawner(*zygote))
                 self.start_block((), self.pipeline.steps, (), self.main_done)
                 self.loop()
-                if not self.main_ok and self.pipeline.on_failure is not None:
+                if not self.main_ok and self.pipeline.on_failure is not None and not self.stop_reason:
                     self.start_block((ON_FAILURE,), self.pipeline.on_failure.steps, (), lambda ok: None)
                     self.loop()
-                status, code = ("succeeded", 0) if self.main_ok else ("failed", 1)
+                if self.stop_reason:
+                    raise Stopped(self.stop_reason)
+                status, code = ("succeeded", 0) if self.main_ok else ("failed", EXIT_FAILED)
+            except StoreFault as fault:
+                self.store_failed = True
+                self.stop_reason = self.stop_reason or fault.reason
+                status, code = "interrupted", EXIT_FAILED
             except (Stopped, KeyboardInterrupt) as exc:
                 self.stop_reason = self.stop_reason or str(exc) or "interrupted"
-                status, code = "interrupted", EXIT_INTERRUPTED
+                status, code = "interrupted", EXIT_FAILED if self.store_failed else EXIT_INTERRUPTED
             finally:
                 self.stop_all()
-        self.runstore.write_status(
-            {
-                "status": status,
-                "ended": now(),
-                "duration": round(time.monotonic() - started, 3),
-                "failures": self.failures,
-                "on_failure_ran": bool(not self.main_ok and self.pipeline.on_failure and status != "interrupted"),
-                **({"reason": self.stop_reason} if status == "interrupted" else {}),
-            }
-        )
+        on_failure_ran = bool(not self.main_ok and self.pipeline.on_failure and status != "interrupted")
+        final = RunStatus(status, ended=now(), duration=round(time.monotonic() - started, 3), failures=self.failures)
+        final.on_failure_ran = on_failure_ran
+        final.reason = self.stop_reason if status == "interrupted" else None
+        if not self.lost_lease:  # the runner that took over writes the run's status
+            with contextlib.suppress(StoreFault):
+                self.write_status(final)
         self.progress(final=True)
         footer = f"run {self.run_id} {status} in {time.monotonic() - started:.2f}s (store: {self.runstore.run_dir})"
         if status == "interrupted":
             footer += f"\n{self.stop_reason}; continue with: transpile run {self.pipeline_ref} --resume {self.run_id}"
         write_summary(self.out, self.stats, self.not_started(), self.failures, footer, self.run_id)
         return code
+
+    def write_status(self, status: RunStatus) -> None:
+        try:
+            self.runstore.write_status(status)
+        except StoreFault:
+            self.store_failed = True
+            raise
 
     def main_done(self, ok: bool) -> None:
         self.main_ok = ok

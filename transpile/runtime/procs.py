@@ -1,10 +1,12 @@
-"""Processes of this host: liveness that survives pid reuse, process groups, parent-death signals."""
+"""Processes of this host: liveness that survives pid reuse, process groups, process trees, parent-death
+signals and child subreapers (Linux)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import time
 
 
 def _stat(pid: int) -> list[bytes] | None:
@@ -75,7 +77,100 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
+def children(pid: int) -> list[int]:
+    """The children of a process: from /proc/<pid>/task/<tid>/children where the kernel has it, else by
+    scanning every process's parent (slower, but only a kill needs it)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    try:
+        for tid in tids:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:
+                found += [int(child) for child in handle.read().split()]
+        return found
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return found
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields and fields[1] == str(pid).encode():
+                found.append(int(entry))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live (not zombie) process below `pid`, parents before their children."""
+    found, queue = [], children(pid)
+    while queue:
+        child = queue.pop(0)
+        fields = _stat(child)
+        if fields is None or fields[0] == b"Z":
+            continue
+        found.append(child)
+        queue += children(child)
+    return found
+
+
+def has_children() -> bool:
+    """Whether this process has any child, alive or not yet reaped (one system call, no /proc)."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def kill_tree(pid: int, rounds: int = 50) -> None:
+    """Kill every descendant of `pid` (not `pid` itself), also those that left its process group or session
+    (a double-forked daemon). `pid` should be a child subreaper (`become_subreaper`): what a killed process
+    leaves orphaned comes back under `pid`, and the next round kills it. Killed children of this very
+    process are reaped."""
+    mine = pid == os.getpid()
+    if mine and not has_children():
+        return
+    for _ in range(rounds):
+        found = descendants(pid)
+        if not found:
+            break
+        for child in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
+        if mine:
+            for child in children(pid):
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(child, 0)
+        else:
+            time.sleep(0.005)  # let the kernel reparent what the killed processes leave
+    if mine:
+        for child in children(pid):
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(child, os.WNOHANG)
+
+
+def kill_orphans(known: set[int] | dict[int, object]) -> int:
+    """In a child subreaper: kill and reap every child of this process that it did not start itself (`known`):
+    what the dead attempts it started left behind, reparented to it. How many were found."""
+    me, killed = os.getpid(), 0
+    for _ in range(50):
+        orphans = [child for child in children(me) if child not in known]
+        if not orphans:
+            break
+        for child in orphans:
+            killed += 1
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
+        for child in orphans:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(child, 0)
+    return killed
+
+
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 _libc = None
 
 
@@ -96,3 +191,15 @@ def die_with_parent() -> None:
     if _libc:
         with contextlib.suppress(Exception):
             _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def become_subreaper() -> bool:
+    """Make this process the child subreaper of its descendants (Linux): a process below it whose parent
+    dies is reparented to it instead of to init, so a double-forked daemon stays findable. False elsewhere."""
+    prepare_parent_death()
+    if not _libc:
+        return False
+    try:
+        return _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except Exception:  # noqa: BLE001 - no prctl: nothing to do
+        return False

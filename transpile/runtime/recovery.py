@@ -1,53 +1,59 @@
-"""After a crash: close the attempts a dead runner left `running`, and remove its orphaned temporary files.
+"""After a crash: close the attempts a dead process left `running`, and remove its orphaned temporary files.
 
-Only what can be proven dead is touched: attempts started by another runner of this run (the caller holds
-the run's lease, so that runner is gone) or by a process of this host that no longer exists. Attempts of
-`execute-node` processes on other hosts (a cluster's pods) are left as they are.
+Only what can be proven dead is touched. On `transpile run --resume` (the caller holds the run's lease):
+attempts started by another runner of this run, or by a process of this host that no longer exists.
+On `execute-node` (an engine retrying a pod): the earlier attempts of the same node instance that a process
+of this host left and that process is gone, and those of other hosts — an engine runs one attempt of a
+task at a time, so a new pod for the instance means the old one is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-from typing import Any
 
 from transpile.runtime import procs
-from transpile.runtime.store import HOST, RunStore, now, orphaned_temp, read_json
+from transpile.runtime.records import AttemptRecord, CorruptRecord
+from transpile.runtime.store import HOST, RunStore, now, orphaned_temp, temp_owner
 from transpile.runtime.workspace import temp_base, workdir_prefix
 
 INTERRUPTED = "interrupted: the runner stopped before this attempt ended"
+REPLACED = "interrupted: its process is gone (the engine started this node instance again)"
 
 
-def _dead(record: dict[str, Any], me: str) -> bool:
-    runner = record.get("runner")
-    if runner:
-        return runner != me
-    if record.get("host") == HOST:
-        return not procs.alive(int(record.get("pid", 0)))
-    return False
+def _dead_here(record: AttemptRecord) -> bool:
+    return record.host == HOST and (not record.pid or not procs.alive(record.pid))
 
 
-def close_attempt(run: RunStore, key: str, number: int, record: dict[str, Any]) -> str:
-    """Close one dead attempt: kill what is left of its process group, remove its working directory,
-    and record how it ended (`succeeded` if it had published the node's result, else `interrupted`)."""
-    if record.get("host") == HOST:
-        if record.get("pgid"):
-            procs.kill_orphaned_group(int(record["pgid"]), record.get("pgid_start"))
-        if record.get("workdir"):
-            shutil.rmtree(record["workdir"], ignore_errors=True)
-    result = run.result(key)
-    record["ended"] = now()
-    record["duration"] = round(record["ended"] - record.get("started", record["ended"]), 3)
-    if result is not None and result.get("attempt") == number:
-        record["status"] = "succeeded"
-        record["note"] = "the runner stopped after publishing the result; closed on resume"
-        record.setdefault("returns", result.get("returns", {}))
+def close_attempt(run: RunStore, record: AttemptRecord, error: str = INTERRUPTED) -> str:
+    """Close one dead attempt: kill what is left of its process group, remove its working directory, and
+    record how it ended (`succeeded` if it had published the node's result, else `interrupted`)."""
+    if record.host == HOST:
+        if record.pgid:
+            procs.kill_orphaned_group(record.pgid, record.pgid_start)
+        if record.workdir:
+            import shutil
+
+            shutil.rmtree(record.workdir, ignore_errors=True)
+    try:
+        result = run.result(record.key)
+    except CorruptRecord:
+        result = None
+    if result is not None and result.attempt == record.attempt:
+        record.close("succeeded", now())
+        record.note = "the runner stopped after publishing the result; closed on resume"
+        record.returns = record.returns if record.returns is not None else result.returns
     else:
-        record["status"] = "interrupted"
-        record["error"] = INTERRUPTED
-    run.write_attempt(run.attempt_dir(key, number), record)
-    return record["status"]
+        record.close("interrupted", now(), error)
+    run.write_attempt(run.attempt_dir(record.key, record.attempt), record)
+    return record.status
+
+
+def _claimed_only(run: RunStore, key: str, number: int) -> AttemptRecord:
+    """The record of an attempt whose runner died between claiming its directory and writing its record."""
+    started = run.attempt_dir(key, number).stat().st_mtime
+    logs = {"stdout": f"attempt.{number}/stdout.log", "stderr": f"attempt.{number}/stderr.log"}
+    return AttemptRecord(key, number, "running", started=round(started, 3), logs=logs, runner="unknown")
 
 
 def recover(run: RunStore, me: str) -> int:
@@ -55,27 +61,52 @@ def recover(run: RunStore, me: str) -> int:
     closed = 0
     for key in list(run.node_keys()):
         for number in run.attempt_numbers(key):
-            path = run.attempt_dir(key, number) / "record.json"
             try:
-                record = read_json(path)
-            except FileNotFoundError:  # claimed, then the runner died before writing the record
-                started = path.parent.stat().st_mtime
-                record = {
-                    "key": key,
-                    "attempt": number,
-                    "status": "running",
-                    "started": round(started, 3),
-                    "logs": {"stdout": f"attempt.{number}/stdout.log", "stderr": f"attempt.{number}/stderr.log"},
-                }
-                record["runner"] = "unknown"
-            except (OSError, ValueError):
+                record = run.read_attempt(key, number) or _claimed_only(run, key, number)
+            except (OSError, CorruptRecord):
                 continue
-            if record.get("status") == "running" and _dead(record, me):
-                close_attempt(run, key, number, record)
+            if record.status != "running":
+                continue
+            if (record.runner and record.runner != me) or (not record.runner and _dead_here(record)):
+                close_attempt(run, record)
                 closed += 1
     clean_temp_files(run)
     clean_workdirs(run.run_id)
     return closed
+
+
+def close_previous(run: RunStore, key: str) -> int:
+    """`execute-node`: close the earlier attempts of this instance left `running` by processes that are gone
+    (of this host: proven dead; of another host: replaced by this one), and remove their temporary files.
+    How many were closed. StoreFault when the store cannot be written."""
+    closed = 0
+    for number in run.attempt_numbers(key):
+        try:
+            record = run.read_attempt(key, number)
+        except CorruptRecord:
+            continue
+        if record is None or record.status != "running":
+            continue
+        if record.host == HOST and not _dead_here(record):
+            continue  # a live process of this host runs it
+        close_attempt(run, record, REPLACED)
+        owners = {(str(record.host).replace(".", "-"), pid) for pid in (record.pid, record.pgid) if pid}
+        remove_temp_files(run, [run.node_dir(key), run.catalog, run.run_dir / "catalog.owners"], owners)
+        closed += 1
+    return closed
+
+
+def remove_temp_files(run: RunStore, directories: list, owners: set[tuple[str, int]]) -> int:
+    """Remove the temporary files made by the given (host, pid) writers below `directories`."""
+    removed = 0
+    for directory in directories:
+        for dirpath, _dirs, files in os.walk(directory):
+            for name in files:
+                if name.endswith(".tmp") and temp_owner(name) in owners:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(dirpath, name))
+                        removed += 1
+    return removed
 
 
 def clean_workdirs(run_id: str) -> int:
@@ -96,6 +127,8 @@ def clean_workdirs(run_id: str) -> int:
         return 0
     in_use = procs.working_directories()
     removed = 0
+    import shutil
+
     for path in candidates:
         if not any(cwd == str(path) or cwd.startswith(f"{path}/") for cwd in in_use):
             shutil.rmtree(path, ignore_errors=True)

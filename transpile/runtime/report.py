@@ -6,9 +6,9 @@ import json
 import time
 from pathlib import Path
 
-from transpile.runtime import procs
-from transpile.runtime.lease import current, is_live
-from transpile.runtime.store import HOST, RunStore, list_runs
+from transpile.runtime.records import AttemptRecord
+from transpile.runtime.store import RunStore, list_runs
+from transpile.runtime.verdict import NodeState, Verdict, log_paths, read_verdict
 
 
 def table(rows: list[tuple[str, ...]]) -> str:
@@ -21,51 +21,30 @@ def _when(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else "-"
 
 
-def node_summary(run: RunStore) -> dict[str, list[dict]]:
-    """Node key -> its attempt records."""
-    return {key: run.attempts(key) for key in run.node_keys()}
+def unreadable_lines(verdict: Verdict) -> list[str]:
+    """One line per store file of the run that could not be read, naming it."""
+    return [f"run {verdict.run.run_id}: cannot read {exc}" for exc in verdict.problems]
 
 
-def run_status(run: RunStore, nodes: dict[str, list[dict]]) -> str:
-    """How the run stands: `running`, `interrupted`, `failed`, `succeeded` from the local runner's status
-    and lease; for a run driven only by an engine's pods (no runner status), from its attempts, `pending`
-    when nothing ran yet and `unknown` when nothing failed (the engine knows whether it ended)."""
-    status = run.status()
-    if status:
-        if status["status"] != "running":
-            return status["status"]
-        lease = current(run)
-        return "running" if lease is not None and is_live(lease) else "interrupted"
-    latest = [attempts[-1] for attempts in nodes.values() if attempts]
-    running = [r for r in latest if r.get("status") == "running"]
-    if any(r.get("host") != HOST or procs.alive(int(r.get("pid", 0))) for r in running):
-        return "running"
-    if running or any(r.get("status") == "interrupted" for r in latest):
-        return "interrupted"
-    if any(r.get("status") == "failed" and run.result(r.get("key", "")) is None for r in latest):
-        return "failed"
-    return "pending" if not latest else "unknown"
-
-
-def run_rows(root: Path) -> list[tuple[str, ...]]:
-    rows = []
+def run_rows(root: Path) -> tuple[list[tuple[str, ...]], list[str]]:
+    """A row per run (id, pipeline, state, created, nodes succeeded, nodes failed), and a line per file
+    that could not be read."""
+    rows, problems = [], []
     for run_id in list_runs(root):
-        run = RunStore(root, run_id)
-        record = run.run_record() or {}
-        nodes = node_summary(run)
-        ok = sum(1 for key in nodes if run.result(key) is not None)
-        failed = sum(1 for key, a in nodes.items() if a and a[-1]["status"] == "failed" and run.result(key) is None)
+        verdict = read_verdict(RunStore(root, run_id))
+        record = verdict.record
         rows.append(
             (
                 run_id,
-                record.get("pipeline", "?"),
-                run_status(run, nodes),
-                _when(record.get("created")),
-                str(ok),
-                str(failed),
+                record.pipeline if record else "?",
+                verdict.state,
+                _when(record.created if record else None),
+                str(verdict.succeeded),
+                str(len(verdict.failed)),
             )
         )
-    return rows
+        problems += unreadable_lines(verdict)
+    return rows, problems
 
 
 def _value(value: object) -> str:
@@ -84,42 +63,51 @@ def _tree_path(key: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def _detail(run: RunStore, key: str, last: dict) -> str:
+def _detail(run: RunStore, node: NodeState) -> str:
+    last: AttemptRecord | None = node.last
+    if last is None:
+        return "cannot read its record" if node.problems else ""
     detail = ""
-    if last.get("returns"):
-        detail = ", ".join(f"{k}={_value(v)}" for k, v in last["returns"].items())
-    if "count" in last:
-        detail = f"items {last['count']}"
-    if "case" in last:
-        detail = f"case {last['case']!r}"
-    if last.get("note") and not detail:
-        detail = last["note"]
-    if last.get("error"):
-        detail = f"error: {last['error']}  (logs: {run.node_dir(key) / last['logs']['stderr']})"
+    if last.returns:
+        detail = ", ".join(f"{k}={_value(v)}" for k, v in last.returns.items())
+    if last.count is not None:
+        detail = f"items {last.count}"
+    if last.case is not None:
+        detail = f"case {last.case!r}"
+    if last.note and not detail:
+        detail = last.note
+    if node.status in ("failed", "interrupted"):
+        error = last.error or "its process is gone"
+        detail = f"error: {error}  (logs: {log_paths(run, node.key, last)[1]})"
+    if node.status == "unreadable":
+        detail = "cannot read its latest record"
     return detail
 
 
 def show_run(root: Path, run_id: str) -> str | None:
     """The run's nodes as a tree (children under their parent, map items under their map, in the order
-    they started), with status, attempts, durations, returned or control values, errors and log paths."""
+    they started), with status, attempts, durations, returned or control values, errors and log paths;
+    then every file that could not be read. None when the store has no such run."""
     run = RunStore(root, run_id)
-    record = run.run_record()
-    if record is None:
+    verdict = read_verdict(run)
+    record = verdict.record
+    if record is None and not (run.run_dir / "run.json").exists():
         return None
-    nodes = node_summary(run)
     lines = [
-        f"run {run_id}  pipeline {record['pipeline']}  status {run_status(run, nodes)}",
-        f"  hash {record['hash'][:12]}  created {_when(record.get('created'))}",
-        f"  parameters {_value(record.get('parameters', {}))}",
+        f"run {run_id}  pipeline {record.pipeline if record else '?'}  status {verdict.state}",
+        f"  hash {record.hash[:12] if record else '?'}  created {_when(record.created if record else None)}",
+        f"  parameters {_value(record.parameters if record else {})}",
         f"  logs {run.run_dir}/nodes/<node>/attempt.<n>/stdout.log and stderr.log",
     ]
-    status = run.status()
-    if status and status.get("failures"):
-        lines += [f"  failure: {f}" for f in status["failures"]]
+    for key in verdict.failed:
+        last = verdict.nodes[key].last
+        error = (last.error if last else None) or "its process is gone"
+        lines.append(f"  failed: {key}: {error}")
+    nodes = verdict.nodes
     by_path = {_tree_path(key): key for key in nodes}
     started: dict[tuple[str, ...], float] = {}
     for tree_path, key in by_path.items():
-        first = nodes[key][0].get("started", 0) if nodes[key] else 0
+        first = nodes[key].started
         for depth in range(1, len(tree_path) + 1):
             prefix = tree_path[:depth]
             started[prefix] = min(started.get(prefix, first), first)
@@ -134,14 +122,15 @@ def show_run(root: Path, run_id: str) -> str | None:
             key = by_path.get(prefix)
             if key is None:
                 rows.append((name, "", "", "", ""))
-            elif not nodes[key]:
+            elif not nodes[key].attempts and nodes[key].result is not None:
                 rows.append((name, "reused", "0", "-", ""))
             else:
-                attempts = nodes[key]
-                seconds = sum(a.get("duration", 0.0) for a in attempts)
-                last = attempts[-1]
-                rows.append((name, last["status"], str(len(attempts)), f"{seconds:.2f}", _detail(run, key, last)))
+                node = nodes[key]
+                seconds = sum(a.duration or 0.0 for a in node.attempts)
+                rows.append((name, node.status, str(len(node.attempts)), f"{seconds:.2f}", _detail(run, node)))
             walk(prefix)
 
     walk(())
-    return "\n".join(lines) + "\n" + table(rows)
+    text = "\n".join(lines) + "\n" + table(rows)
+    problems = unreadable_lines(verdict)
+    return text + ("\n" + "\n".join(problems) if problems else "")

@@ -111,9 +111,11 @@ def start_run(
     from transpile.runtime.lease import Lease, LeaseHeld
     from transpile.runtime.loader import load_pipeline
     from transpile.runtime.local import LocalRunner
+    from transpile.runtime.records import CorruptRecord
     from transpile.runtime.recovery import clean_workdirs, recover
-    from transpile.runtime.store import RunStore, apply_umask, run_id_problem
+    from transpile.runtime.store import RunStore, StoreFault, apply_umask, run_id_problem
     from transpile.runtime.values import parse_parameters
+    from transpile.runtime.verdict import unreadable_files
 
     def refuse(message: str, hint: str | None = None) -> TranspileError:
         return TranspileError([Diagnostic(message, hint=hint)])
@@ -131,32 +133,45 @@ def start_run(
         if run_id_problem(resume):
             raise refuse(run_id_problem(resume))
         run = RunStore(store, resume)
-        previous = run.run_record()
+        try:
+            previous = run.run_record()
+        except CorruptRecord as exc:
+            raise refuse(f"cannot resume {resume}: cannot read {exc}", hint="a run needs its run.json") from None
         if previous is None:
             raise refuse(f"no run '{resume}' in {store}")
-        if loaded.hash != previous["hash"]:
+        if loaded.hash != previous.hash:
             raise refuse(
                 f"cannot resume {resume}: {pipeline} changed since that run "
-                f"(hash {loaded.hash[:12]}, the run used {previous['hash'][:12]})",
+                f"(hash {loaded.hash[:12]}, the run used {previous.hash[:12]})",
                 hint="start a new run instead",
             )
         if parameters:
             raise refuse("--resume reuses the run's parameters; drop -p")
-        values = previous["parameters"]
+        broken = unreadable_files(run)
+        if broken:
+            raise TranspileError(
+                [Diagnostic(f"cannot resume {resume}: cannot read {exc}", hint=fix) for exc, fix in broken]
+            )
+        values = previous.parameters
     else:
         problems = check_given(loaded.plan.parameters, parameters)  # the one checker of values given per run
         if problems:
             raise TranspileError([Diagnostic(problem) for problem in problems])
         values = parse_parameters(loaded.plan.parameters, parameters)
         run = _new_run(store, loaded, pipeline, values, run_id, refuse)
-    lease = Lease(run)
+    lease = Lease(run, notify=lambda message: print(message, file=out, flush=True))
     try:
         lease.acquire()
     except LeaseHeld as exc:
         raise refuse(str(exc)) from None
+    except StoreFault as fault:
+        raise refuse(f"cannot take the lease of run '{run.run_id}': {fault.reason}") from None
     try:
         if resume:
-            recover(run, lease.holder)
+            try:
+                recover(run, lease.holder)
+            except StoreFault as fault:
+                raise refuse(f"cannot resume {resume}: {fault.reason}") from None
         runner = LocalRunner(loaded, pipeline, run, values, parallelism, lease, resume=bool(resume), out=out)
         code = runner.run()
         clean_workdirs(run.run_id)  # again: a killed runner's last spares may have outlived the first pass
@@ -170,6 +185,7 @@ def _new_run(store: Path, loaded, pipeline: str, values: dict, run_id: str | Non
     import secrets
     import time
 
+    from transpile.runtime.records import RunRecord
     from transpile.runtime.store import RunStore, now, run_id_problem
 
     for _ in range(20):
@@ -178,15 +194,8 @@ def _new_run(store: Path, loaded, pipeline: str, values: dict, run_id: str | Non
         if run_id_problem(chosen):
             raise refuse(run_id_problem(chosen))
         run = RunStore(store, chosen)
-        record = {
-            "run_id": chosen,
-            "pipeline": loaded.plan.name,
-            "pipeline_file": pipeline,
-            "hash": loaded.hash,
-            "parameters": values,
-            "created": now(),
-        }
-        if run.create_run(record):
+        record = RunRecord(chosen, loaded.plan.name, loaded.hash, values, pipeline, now())
+        if run.create_run(record):  # a store that cannot be written: StoreFault, a one-line error
             return run
         if run_id is not None:
             raise refuse(
@@ -199,11 +208,13 @@ def _new_run(store: Path, loaded, pipeline: str, values: dict, run_id: str | Non
 def cmd_runs_list(args: argparse.Namespace) -> int:
     from transpile.runtime.report import run_rows, table
 
-    rows = run_rows(_store(args))
+    rows, problems = run_rows(_store(args))
     if not rows:
         print(f"no runs in {_store(args)}", file=sys.stderr)
         return 0
     print(table([("run", "pipeline", "status", "started", "nodes ok", "failed")] + rows))
+    for line in problems:
+        print(line, file=sys.stderr)
     return 0
 
 

@@ -20,7 +20,9 @@ and the map indices (`@2`) can never be taken for a step, branch or case, whatev
 No file is written by two processes: an attempt's directory is claimed with an exclusive mkdir by the
 one process that runs it, and write-once files are published with link(2), which fails if the name
 exists. Every write goes to a temporary file first (`.<name>.<host>.<pid>.<random>.tmp`, so a resume can
-prove it orphaned) and is renamed or linked into place, so a crash leaves the previous state.
+prove it orphaned) and is renamed or linked into place, so a crash leaves the previous state. A write that
+fails (disk full, read-only, I/O error) raises `StoreFault`, an outcome its caller records; when the disk
+is full, an existing file whose blocks can hold the new text is overwritten in place instead.
 
 Files are created with mode 0666 and directories 0777, both minus the process umask (0644/0755 with the
 usual 022). Pods of one run that write as different users need a shared group and umask 002 (or 000);
@@ -29,6 +31,7 @@ set it in the image or with `TRANSPILE_UMASK=002`, which the entrypoint and `tra
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -38,11 +41,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from transpile.runtime.records import AttemptRecord, NodeResult, RunRecord, RunStatus, parse
+
 _ATTEMPT = re.compile(r"^attempt\.(\d+)$")
 ITEMS = "items.d"
 RESULT = "result.json"
+RECORD = "record.json"
 HOST = os.uname().nodename or "localhost"  # what socket.gethostname() says, without importing socket
 _TEMP = re.compile(r"^\.(?P<name>.*)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StoreFault(OSError):
+    """The run store could not be written (disk full, read-only, an I/O error): an outcome to record, never
+    a crash. It is an OSError, so code that already handles those keeps working."""
+
+    @classmethod
+    def of(cls, exc: OSError, path: Path | str | None = None) -> StoreFault:
+        if isinstance(exc, StoreFault):
+            return exc
+        return cls(exc.errno, exc.strerror or str(exc), str(path or exc.filename or "?"))
+
+    @property
+    def reason(self) -> str:
+        return f"the run store could not be written: {self.strerror} ({self.filename})"
 
 
 def apply_umask(text: str | None) -> None:
@@ -61,25 +83,34 @@ def temp_prefix(name: str) -> str:
     return f".{name[:120]}.{HOST.replace('.', '-')}.{os.getpid()}."
 
 
+def temp_owner(name: str) -> tuple[str, int] | None:
+    """(host, pid) of the process that made a temporary file, from its name; None for another file."""
+    match = _TEMP.match(name)
+    return (match["host"], int(match["pid"])) if match else None
+
+
 def orphaned_temp(name: str, alive: Callable[[int], bool]) -> bool:
     """Whether a file name is a temporary file of a process of this host that is no longer alive."""
-    match = _TEMP.match(name)
-    return bool(match and match["host"] == HOST.replace(".", "-") and not alive(int(match["pid"])))
+    owner = temp_owner(name)
+    return bool(owner and owner[0] == HOST.replace(".", "-") and not alive(owner[1]))
 
 
 def make_temp(directory: Path, name: str) -> tuple[int, str]:
     """A new temporary file beside `name` in `directory` (created if missing), mode 0666 minus the umask."""
     prefix = f"{directory}/{temp_prefix(name)}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    while True:
-        tmp = f"{prefix}{os.urandom(6).hex()}.tmp"
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-        except FileNotFoundError:
-            directory.mkdir(parents=True, exist_ok=True)
-            return os.open(tmp, flags, 0o666), tmp
+    try:
+        while True:
+            tmp = f"{prefix}{os.urandom(6).hex()}.tmp"
+            try:
+                return os.open(tmp, flags, 0o666), tmp
+            except FileExistsError:
+                continue
+            except FileNotFoundError:
+                directory.mkdir(parents=True, exist_ok=True)
+                return os.open(tmp, flags, 0o666), tmp
+    except OSError as exc:
+        raise StoreFault.of(exc, directory) from None
 
 
 def dumps(value: Any) -> str:
@@ -95,16 +126,48 @@ def _temp_file(path: Path, text: str, durable: bool = True) -> str:
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
-    except BaseException:
+    except BaseException as exc:
         os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise StoreFault.of(exc, path) from None
         raise
     return tmp
 
 
 def write_atomic(path: Path, text: str, durable: bool = True) -> None:
-    """Replace `path` with `text` atomically (temp file + rename); `durable` also waits for the disk."""
-    tmp = _temp_file(path, text, durable)
-    os.replace(tmp, path)
+    """Replace `path` with `text` atomically (temp file + rename); `durable` also waits for the disk. When the
+    disk is full, an existing file is overwritten in place instead (its blocks are already allocated, so a
+    record the same size or a little larger usually still fits); StoreFault when neither works."""
+    try:
+        tmp = _temp_file(path, text, durable)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno not in _NO_SPACE or not _overwrite(path, text.encode("utf-8"), durable):
+            raise StoreFault.of(exc, path) from None
+
+
+def _overwrite(path: Path, data: bytes, durable: bool) -> bool:
+    """Write `data` over an existing file in place, when it fits in the blocks the file already has (so the
+    write cannot run out of space halfway); False if it does not fit or failed."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_blocks * 512 < len(data):
+            return False
+        view = memoryview(data)
+        offset = 0
+        while offset < len(data):
+            offset += os.pwrite(fd, view[offset:], offset)
+        os.ftruncate(fd, len(data))
+        if durable:
+            os.fsync(fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def write_once(path: Path, text: str, durable: bool = True) -> bool:
@@ -115,13 +178,16 @@ def write_once(path: Path, text: str, durable: bool = True) -> bool:
         return True
     except FileExistsError:
         return False
+    except OSError as exc:
+        raise StoreFault.of(exc, path) from None
     finally:
         os.unlink(tmp)
 
 
 def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    """Any JSON file of the store (FileNotFoundError when missing; CorruptRecord when it is not JSON)."""
+    with open(path, "rb") as handle:
+        return parse(handle.read(), path)
 
 
 def node_key(node: str, map_depths: list[int], indices: tuple[int, ...]) -> str:
@@ -145,7 +211,8 @@ def parse_indices(text: str) -> tuple[int, ...]:
 class RunStore:
     """One run's directory in the store. `durable` makes records and results wait for the disk (fsync), as
     `execute-node` does on a shared volume; `transpile run` does not: a rename is atomic against a crash of
-    the process, and only a crash of the machine could lose the last records (the run then resumes)."""
+    the process, and only a crash of the machine could lose the last records (the run then resumes).
+    Readers raise CorruptRecord for a file they cannot read; writers raise StoreFault."""
 
     root: Path
     run_id: str
@@ -163,68 +230,66 @@ class RunStore:
         return self.run_dir / "nodes" / key
 
     # -- run level ----------------------------------------------------------------------------------
-    def create_run(self, record: dict[str, Any]) -> bool:
+    def create_run(self, record: RunRecord) -> bool:
         """Write run.json unless another process already did; True if this call created it."""
-        return write_once(self.run_dir / "run.json", dumps(record))
+        return write_once(self.run_dir / "run.json", record.dumps())
 
-    def run_record(self) -> dict[str, Any] | None:
-        path = self.run_dir / "run.json"
-        return read_json(path) if path.is_file() else None
+    def run_record(self) -> RunRecord | None:
+        return RunRecord.read(self.run_dir / "run.json")
 
-    def write_status(self, status: dict[str, Any]) -> None:
-        write_atomic(self.run_dir / "status.json", dumps(status))
+    def write_status(self, status: RunStatus) -> None:
+        write_atomic(self.run_dir / "status.json", status.dumps())
 
-    def status(self) -> dict[str, Any] | None:
-        path = self.run_dir / "status.json"
-        return read_json(path) if path.is_file() else None
+    def status(self) -> RunStatus | None:
+        return RunStatus.read(self.run_dir / "status.json")
 
     # -- node level ---------------------------------------------------------------------------------
     def claim_attempt(self, key: str) -> tuple[int, Path]:
         """Create the next attempt directory of a node exclusively; (attempt number, directory)."""
         base = self.node_dir(key)
         number = max(self.attempt_numbers(key), default=0) + 1
-        while True:
-            path = base / f"attempt.{number}"
-            try:
-                path.mkdir()
-                return number, path
-            except FileExistsError:
-                number += 1
-            except FileNotFoundError:
-                base.mkdir(parents=True, exist_ok=True)
+        try:
+            while True:
+                path = base / f"attempt.{number}"
+                try:
+                    path.mkdir()
+                    return number, path
+                except FileExistsError:
+                    number += 1
+                except FileNotFoundError:
+                    base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreFault.of(exc, base) from None
 
     def attempt_numbers(self, key: str) -> list[int]:
-        base = self.node_dir(key)
-        if not base.is_dir():
+        try:
+            names = os.listdir(self.node_dir(key))
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(int(m.group(1)) for name in os.listdir(base) if (m := _ATTEMPT.match(name)))
+        return sorted(int(m.group(1)) for name in names if (m := _ATTEMPT.match(name)))
 
     def attempt_dir(self, key: str, number: int) -> Path:
         return self.node_dir(key) / f"attempt.{number}"
 
-    def write_attempt(self, attempt_dir: Path, record: dict[str, Any]) -> None:
+    def write_attempt(self, attempt_dir: Path, record: AttemptRecord) -> None:
         """Write an attempt's record; a running one is transient, so it is not synced to disk."""
-        durable = self.durable and record.get("status") != "running"
-        write_atomic(attempt_dir / "record.json", dumps(record), durable=durable)
+        durable = self.durable and record.status != "running"
+        write_atomic(attempt_dir / RECORD, record.dumps(), durable=durable)
 
-    def attempts(self, key: str) -> list[dict[str, Any]]:
-        """Every readable attempt record of a node, oldest first."""
-        records = []
-        for number in self.attempt_numbers(key):
-            path = self.attempt_dir(key, number) / "record.json"
-            if path.is_file():
-                records.append(read_json(path))
-        return records
+    def read_attempt(self, key: str, number: int) -> AttemptRecord | None:
+        """One attempt's record; None while it has none (claimed, not written yet)."""
+        return AttemptRecord.read(self.attempt_dir(key, number) / RECORD)
 
-    def publish_result(self, key: str, result: dict[str, Any]) -> bool:
-        return write_once(self.node_dir(key) / RESULT, dumps(result), self.durable)
+    def attempts(self, key: str) -> list[AttemptRecord]:
+        """Every attempt record of a node that has one, oldest first; CorruptRecord for an unreadable one."""
+        found = (self.read_attempt(key, number) for number in self.attempt_numbers(key))
+        return [record for record in found if record is not None]
 
-    def result(self, key: str) -> dict[str, Any] | None:
-        path = self.node_dir(key) / RESULT
-        try:
-            return read_json(path)
-        except FileNotFoundError:
-            return None
+    def publish_result(self, key: str, result: NodeResult) -> bool:
+        return write_once(self.node_dir(key) / RESULT, result.dumps(), self.durable)
+
+    def result(self, key: str) -> NodeResult | None:
+        return NodeResult.read(self.node_dir(key) / RESULT)
 
     def write_item(self, key: str, index: int, value: Any) -> None:
         write_atomic(self.node_dir(key) / ITEMS / f"{index}.json", json.dumps(value, ensure_ascii=False))

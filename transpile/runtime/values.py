@@ -90,11 +90,11 @@ class ValueReader:
         def gather(level: int, prefix: tuple[int, ...]) -> Any:
             if level == len(maps):
                 result = self.run.result(self.instance_key(producer, prefix))
-                return MISSING if result is None else result["returns"][name]
+                return MISSING if result is None else result.returns[name]
             fan_out = self.run.result(self.instance_key(maps[level], prefix))
             if fan_out is None:
                 return MISSING
-            return [gather(level + 1, prefix + (i,)) for i in range(fan_out["count"])]
+            return [gather(level + 1, prefix + (i,)) for i in range(fan_out.count or 0)]
 
         return gather(shared, tuple(indices[:shared]))
 

@@ -61,17 +61,23 @@ def new_workdir(run_id: str) -> Path:
     return Path(make_workdir(workdir_stem(run_id)))
 
 
-def remove_workdir(path: str | Path | None) -> None:
+def remove_workdir(path: str | Path | None, leftovers: bool = True) -> None:
+    """Remove an attempt's working directory; with `leftovers`, also the values directory a shell step's
+    process leaves beside it when it is killed (see body.shell_environment)."""
     if path is None:
         return
     try:
         os.rmdir(path)  # the usual case: the step left nothing behind
     except FileNotFoundError:
-        return
+        pass
     except OSError:
         import shutil
 
         shutil.rmtree(path, ignore_errors=True)
+    if leftovers and os.path.lexists(f"{path}.values"):
+        import shutil
+
+        shutil.rmtree(f"{path}.values", ignore_errors=True)
 
 
 def copy_file(source: Path, target: Path) -> None:

@@ -3,9 +3,10 @@
 The runner starts it (`python -c BOOT`) and sends it the plan, the run and the runner's `sys.path` on its
 standard input. It imports only the runtime, so each attempt forked from it starts as a pod's process
 does: no compiler, no module the runner or a Python pipeline imported, nothing of the runner's state. It
-keeps `spares` children forked ahead, each waiting for its assignment (see attempt.py), and hands their
-pipe ends to the runner over a Unix socket. When a child exits it kills what is left of the child's
-process group, reaps it, removes its working directory, forks a replacement and reports both in one
+keeps `spares` children forked ahead, each waiting for its assignment (see child.py), and hands their
+pipe ends to the runner over a Unix socket. It is the child subreaper of everything below it: when a child
+exits it kills what is left of the child's process group and whatever the child left orphaned (a daemon a
+step double-forked), reaps it, removes its working directory, forks a replacement and reports both in one
 message. The runner reads these messages when it needs them (a spare to use, an exit to record), so a
 fork or an exit never has to wake it. The zygote dies with the runner, or ends when the runner closes
 the socket, killing and reaping every child it has.
@@ -25,8 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from transpile.runtime import procs
-from transpile.runtime.attempt import child_main
+from transpile.runtime import child, procs
 from transpile.runtime.workspace import make_workdir, remove_workdir, workdir_stem
 
 # Run by `python -c`: the runner passes the directory holding the `transpile` package, then the socket fd.
@@ -36,8 +36,8 @@ BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from transpile.runtime.zygo
 def _load(header: dict[str, Any], plan_text: str) -> Any:
     """The builder of each attempt's context, from the plan the runner sent."""
     from transpile.plan.codec import from_json
+    from transpile.runtime.child import context_builder
     from transpile.runtime.loader import from_plan
-    from transpile.runtime.node import context_builder
     from transpile.runtime.store import RunStore
 
     loaded = from_plan(from_json(plan_text))
@@ -74,16 +74,8 @@ class _Zygote:
     def fork_spare(self, report: bytes) -> None:
         """Fork a spare and send it to the runner, after `report` (an exit) in the same message."""
         workdir = make_workdir(self.workdir_stem)
-        read_fd, write_fd = os.pipe()
-        assign_read, assign_write = os.pipe()
-        inherited = [read_fd, assign_write, self.sock.fileno(), self.epoll.fileno(), *self.children]
-        pid = os.fork()
-        if pid == 0:
-            child_main(self.build, (write_fd, assign_read), workdir, inherited)
-        os.close(write_fd)
-        os.close(assign_read)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
+        inherited = [self.sock.fileno(), self.epoll.fileno(), *self.children]
+        pid, read_fd, assign_write = child.spawn(self.build, workdir, inherited, flush=False)
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = pid
         self.workdirs[pid] = workdir
@@ -97,13 +89,11 @@ class _Zygote:
             os.close(assign_write)
 
     def reap(self, pidfd: int) -> bytes:
-        """A child has exited: kill the rest of its group, reap it, remove its directory; the exit report."""
+        """A child has exited: reap it (see child.reap) and say so."""
         pid = self.children.pop(pidfd)
         self.epoll.unregister(pidfd)
         os.close(pidfd)
-        procs.kill_group(pid)  # before reaping: the zombie keeps the group id reserved
-        _, status = os.waitpid(pid, 0)
-        remove_workdir(self.workdirs.pop(pid))
+        status = child.reap(pid, self.workdirs.pop(pid), self.workdirs)  # its keys: the other children
         return b"exit %d %d\n" % (pid, status)
 
     def serve(self) -> None:
@@ -119,9 +109,11 @@ class _Zygote:
 
     def close(self) -> None:
         for pid in self.children.values():
+            procs.kill_tree(pid)
             procs.kill_group(pid)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        procs.kill_orphans(set())
         for workdir in self.workdirs.values():
             remove_workdir(workdir)
 
@@ -141,6 +133,7 @@ def main() -> None:
         os.close(null)
         procs.prepare_parent_death()
         procs.die_with_parent()
+        child.become_subreaper()
         if os.getppid() != header["parent"]:
             return  # the runner is already gone
         os.chdir(header["cwd"])
