@@ -107,6 +107,7 @@ def test_only_run_json_is_pending_not_succeeded(project):
 def test_a_live_lease_refuses_a_second_runner(project):
     (project / "fast").write_text("")
     assert run_cli("run", "slow.yaml", "--store", "store", "--run-id", "r", cwd=project).returncode == 0
+    (project / "store/runs/r/status.json").write_text('{"status": "interrupted"}')  # as if stopped at its end
     me = {"holder": "t", "host": HOST, "pid": os.getpid(), "pid_start": procs.start_time(os.getpid()), "heartbeat": 0}
     run_dir = project / "store/runs/r"
     number = max(int(p.stem.split("-")[1]) for p in run_dir.glob("lease-*.json")) + 1

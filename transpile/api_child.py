@@ -53,11 +53,12 @@ def execute(request: dict[str, Any]) -> dict[str, Any]:
     """Run the request; the result as JSON-ready data."""
     from transpile.errors import Diagnostic, TranspileError
     from transpile.plan.params import ParameterError
-    from transpile.runtime.runs import start_run
+    from transpile.runtime.runs import check_store, start_run
 
     pipeline, store = request["pipeline"], Path(request["store"])
     run_id = request["run_id"]
     try:
+        check_store(store)
         texts = _parameter_texts(pipeline, store, request["parameters"], request["resume"])
         if run_id is None and request["resume"] is None:
             run_id = _new_run_id(pipeline, store)
@@ -78,6 +79,9 @@ def execute(request: dict[str, Any]) -> dict[str, Any]:
         return {"diagnostics": [asdict(Diagnostic(str(exc)))]}
     except KeyboardInterrupt:
         return {"run_id": run_id, "exit_code": 130, "interrupted": True}
+    except OSError as exc:  # the file system refused (a store that is a file, no permission): the CLI's exit 2
+        reason = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
+        return {"diagnostics": [asdict(Diagnostic(reason))]}
     except Exception as exc:  # a bug in transpile: reported to the caller as an internal error
         return {"run_id": run_id, "internal": f"{type(exc).__name__}: {exc}"}
 

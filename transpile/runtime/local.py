@@ -33,7 +33,7 @@ from transpile.runtime.loader import Loaded
 from transpile.runtime.pool import ZygoteSpawner, start_zygote
 from transpile.runtime.records import AttemptRecord, CorruptRecord, RunStatus
 from transpile.runtime.store import RunStore, StoreFault, now
-from transpile.runtime.summary import StepStats, write_summary
+from transpile.runtime.summary import Failure, StepStats, running_text, write_summary
 from transpile.runtime.supervisor import AttemptProcess, Supervisor
 
 EXIT_FAILED = 1
@@ -110,7 +110,7 @@ class LocalRunner:
         self.active: dict[int, _Active] = {}  # assigned attempts, by pid, until their message is recorded
         self.supervisor: Supervisor | None = None
         self.failed = False
-        self.failures: list[str] = []
+        self.failures: list[Failure] = []
         self.stats: dict[str, StepStats] = {}
         self._dependents: dict[StepPath, dict[str, list[str]]] = {}  # per block path: step -> steps needing it
         self.main_ok = False
@@ -120,6 +120,7 @@ class LocalRunner:
         self._sequence = 0
         self._last_progress = 0.0
         self._tty = out.isatty()
+        self._width = 100
 
     # -- scheduling ---------------------------------------------------------------------------------
     def start_block(
@@ -281,7 +282,8 @@ class LocalRunner:
             heapq.heappush(self.retry_heap, (time.monotonic() + delay, self._sequence, job))
             return
         stats.add("failed", elapsed, outcome.timed_out)
-        self.failures.append(f"{outcome.key}: {outcome.error}")
+        logs = self.runstore.attempt_dir(outcome.key, outcome.attempt) if outcome.attempt else None
+        self.failures.append(Failure(outcome.key, outcome.error or "failed", logs))
         if not outcome.fault:
             job.done(False, None)
 
@@ -357,7 +359,9 @@ class LocalRunner:
             finally:
                 self.stop_all()
         on_failure_ran = bool(not self.main_ok and self.pipeline.on_failure and status != "interrupted")
-        final = RunStatus(status, ended=now(), duration=round(time.monotonic() - started, 3), failures=self.failures)
+        final = RunStatus(
+            status, ended=now(), duration=round(time.monotonic() - started, 3), failures=self.failure_texts()
+        )
         final.on_failure_ran = on_failure_ran
         final.reason = self.stop_reason if status == "interrupted" else None
         if not self.lost_lease:  # the runner that took over writes the run's status
@@ -369,6 +373,9 @@ class LocalRunner:
             footer += f"\n{self.stop_reason}; continue with: transpile run {self.pipeline_ref} --resume {self.run_id}"
         write_summary(self.out, self.stats, self.not_started(), self.failures, footer, self.run_id)
         return code
+
+    def failure_texts(self) -> list[str]:
+        return [f"{failure.key}: {failure.error}" for failure in self.failures]
 
     def write_status(self, status: RunStatus) -> None:
         try:
@@ -401,8 +408,12 @@ class LocalRunner:
         failed = sum(s.failed for s in self.stats.values())
         running, queued = len(self.active), len(self.ready)
         line = f"[{self.run_id}] nodes done {done}, running {running}, queued {queued}, failed {failed}"
+        if running and not final:
+            elapsed = ((a.instance.key, moment - a.process.started) for a in self.active.values())
+            line += f" ({running_text(elapsed)})"
         if self._tty:
-            self.out.write("\r" + line.ljust(100) + ("\n" if final else ""))
+            self._width = max(self._width, len(line))  # pad over what a longer line left on the terminal
+            self.out.write("\r" + line.ljust(self._width) + ("\n" if final else ""))
         elif not final:
             self.out.write(line + "\n")
         self.out.flush()

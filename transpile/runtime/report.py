@@ -134,3 +134,60 @@ def show_run(root: Path, run_id: str) -> str | None:
     text = "\n".join(lines) + "\n" + table(rows)
     problems = unreadable_lines(verdict)
     return text + ("\n" + "\n".join(problems) if problems else "")
+
+
+def _node_json(run: RunStore, node: NodeState) -> dict[str, object]:
+    last = node.last
+    stdout, stderr = log_paths(run, node.key, last)
+    returns = node.result.returns if node.result is not None else (last.returns if last else None)
+    return {
+        "key": node.key,
+        "node": last.node if last else None,
+        "status": node.status,
+        "attempts": len(node.attempts),
+        "seconds": round(sum(a.duration or 0.0 for a in node.attempts), 3),
+        "started": node.started or None,
+        "returns": returns or {},
+        "items": last.count if last else None,
+        "case": last.case if last else None,
+        "error": None if node.status == "succeeded" or last is None else last.error,
+        "stdout": str(stdout) if stdout else None,
+        "stderr": str(stderr) if stderr else None,
+    }
+
+
+def _run_json(verdict: Verdict) -> dict[str, object]:
+    record = verdict.record
+    return {
+        "run_id": verdict.run.run_id,
+        "pipeline": record.pipeline if record else None,
+        "status": verdict.state,
+        "created": record.created if record else None,
+        "succeeded": verdict.succeeded,
+        "failed": verdict.failed,
+        "problems": [str(exc) for exc in verdict.problems],
+    }
+
+
+def list_json(root: Path) -> dict[str, object]:
+    """`runs list --json`: every run of the store, oldest first."""
+    root = root.absolute()
+    return {"store": str(root), "runs": [_run_json(read_verdict(RunStore(root, run_id))) for run_id in list_runs(root)]}
+
+
+def show_json(root: Path, run_id: str) -> dict[str, object] | None:
+    """`runs show --json`: the run (as in `runs list --json`), its hash and parameters, and every node instance
+    in the order they started (log paths absolute); None when the store has no such run."""
+    run = RunStore(root.absolute(), run_id)
+    verdict = read_verdict(run)
+    if verdict.record is None and not (run.run_dir / "run.json").exists():
+        return None
+    data = _run_json(verdict)
+    record = verdict.record
+    data.update(
+        hash=record.hash if record else None,
+        parameters=record.parameters if record else None,
+        pipeline_file=record.pipeline_file if record else None,
+        nodes=[_node_json(run, node) for node in sorted(verdict.nodes.values(), key=lambda n: (n.started, n.key))],
+    )
+    return data

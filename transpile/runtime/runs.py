@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -12,7 +13,18 @@ DEFAULT_STORE = ".transpile/store"
 
 
 def _store(args: argparse.Namespace) -> Path:
-    return Path(args.store or os.environ.get("TRANSPILE_STORE") or DEFAULT_STORE)
+    store = Path(args.store or os.environ.get("TRANSPILE_STORE") or DEFAULT_STORE)
+    check_store(store)
+    return store
+
+
+def check_store(store: Path) -> None:
+    """A store that exists must be a directory: a file-system error (one line, exit 2; `CompileError` in the
+    API) before anything reads or writes."""
+    if store.exists() and not store.is_dir():
+        import errno
+
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(store))
 
 
 def positive_int(text: str) -> int:
@@ -44,12 +56,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("runs", help="list runs or show one (from the run store)")
     runs = p.add_subparsers(dest="runs_command", required=True, metavar="list|show")
+    json_help = "print JSON for scripts (one object on stdout; unreadable files under `problems`)"
     q = runs.add_parser("list", help="every run in the store")
     q.add_argument("--store", help=store_help)
+    q.add_argument("--json", action="store_true", help=json_help)
     q.set_defaults(func=cmd_runs_list)
     q = runs.add_parser("show", help="status tree, durations, returned values and log paths of a run")
-    q.add_argument("run_id", metavar="RUN_ID", help="the run's id (`transpile runs list` shows them)")
+    q.add_argument(
+        "run_id",
+        metavar="RUN_ID",
+        nargs="?",
+        help="the run's id (`transpile runs list` lists them); default: the latest",
+    )
     q.add_argument("--store", help=store_help)
+    q.add_argument("--json", action="store_true", help=json_help)
     q.set_defaults(func=cmd_runs_show)
 
 
@@ -121,6 +141,7 @@ def start_run(
         return TranspileError([Diagnostic(message, hint=hint)])
 
     store = Path(store).absolute()
+    check_store(store)
     try:
         apply_umask(os.environ.get("TRANSPILE_UMASK"))
     except ValueError as exc:
@@ -147,6 +168,11 @@ def start_run(
             )
         if parameters:
             raise refuse("--resume reuses the run's parameters; drop -p")
+        if _succeeded(run):
+            raise refuse(
+                f"run '{resume}' already succeeded: there is nothing to resume",
+                hint=f"start a new run: transpile run {pipeline}",
+            )
         broken = unreadable_files(run)
         if broken:
             raise TranspileError(
@@ -180,6 +206,17 @@ def start_run(
         lease.release()
 
 
+def _succeeded(run) -> bool:  # noqa: ANN001 - a RunStore
+    """Whether the run's runner recorded it succeeded (an unreadable status is --resume's other check)."""
+    from transpile.runtime.records import CorruptRecord
+
+    try:
+        status = run.status()
+    except CorruptRecord:
+        return False
+    return status is not None and status.status == "succeeded"
+
+
 def _new_run(store: Path, loaded, pipeline: str, values: dict, run_id: str | None, refuse):
     """Create the run's directory and record; an existing id is refused (it is `--resume`'s job)."""
     import secrets
@@ -206,11 +243,15 @@ def _new_run(store: Path, loaded, pipeline: str, values: dict, run_id: str | Non
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    from transpile.runtime.report import run_rows, table
+    from transpile.runtime.report import list_json, run_rows, table
 
-    rows, problems = run_rows(_store(args))
+    store = _store(args)
+    if args.json:
+        print(json.dumps(list_json(store), ensure_ascii=False, indent=1))
+        return 0
+    rows, problems = run_rows(store)
     if not rows:
-        print(f"no runs in {_store(args)}", file=sys.stderr)
+        print(f"no runs in {store}", file=sys.stderr)
         return 0
     print(table([("run", "pipeline", "status", "started", "nodes ok", "failed")] + rows))
     for line in problems:
@@ -220,10 +261,24 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
     from transpile.errors import Diagnostic, TranspileError
-    from transpile.runtime.report import show_run
+    from transpile.runtime.report import show_json, show_run
+    from transpile.runtime.store import list_runs
 
-    text = show_run(_store(args), args.run_id)
+    store = _store(args)
+    run_id = args.run_id
+    if run_id is None:
+        runs = list_runs(store)
+        if not runs:
+            raise TranspileError([Diagnostic(f"no runs in {store}")])
+        run_id = runs[-1]
+    if args.json:
+        data = show_json(store, run_id)
+        if data is None:
+            raise TranspileError([Diagnostic(f"no run '{run_id}' in {store}")])
+        print(json.dumps(data, ensure_ascii=False, indent=1))
+        return 0
+    text = show_run(store, run_id)
     if text is None:
-        raise TranspileError([Diagnostic(f"no run '{args.run_id}' in {_store(args)}")])
+        raise TranspileError([Diagnostic(f"no run '{run_id}' in {store}")])
     print(text)
     return 0

@@ -7,10 +7,54 @@ timeout), `interrupted`, then `succeeded`; retries show in the attempts column a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 SUMMARY_ROWS = 40
+TAIL_LINES = 5  # of a failed attempt's stderr, shown under its failure line
+TAIL_WIDTH = 200
+RUNNING_SHOWN = 3  # running node instances named in the progress line
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A node instance that failed for good: its key, why, and its last attempt's directory (logs)."""
+
+    key: str
+    error: str
+    attempt_dir: Path | None = None
+
+    def lines(self) -> list[str]:
+        """The failure line, where its logs are, and the last lines its step wrote to stderr."""
+        lines = [f"failed: {self.key}: {self.error}"]
+        if self.attempt_dir is not None:
+            stderr = self.attempt_dir / "stderr.log"
+            lines.append(f"  logs: {stderr} (and stdout.log)")
+            lines += [f"  | {line}" for line in stderr_tail(stderr)]
+        return lines
+
+
+def stderr_tail(path: Path) -> list[str]:
+    """The last non-empty lines of a log (each cut to a readable width); none when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - 8192))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return [line if len(line) <= TAIL_WIDTH else line[: TAIL_WIDTH - 3] + "..." for line in lines[-TAIL_LINES:]]
+
+
+def running_text(running: Iterable[tuple[str, float]]) -> str:
+    """`clean@1/load 3.2s, extract 0.4s, +2 more`: the longest-running instances first."""
+    ordered = sorted(running, key=lambda item: -item[1])
+    shown = ", ".join(f"{key} {seconds:.1f}s" for key, seconds in ordered[:RUNNING_SHOWN])
+    more = len(ordered) - RUNNING_SHOWN
+    return shown + (f", +{more} more" if more > 0 else "")
 
 
 @dataclass
@@ -62,7 +106,7 @@ _ORDER = {"failed": 0, "timed out": 0, "interrupted": 1, "not started": 3}
 
 
 def write_summary(
-    out: TextIO, stats: dict[str, StepStats], not_started: list[str], failures: list[str], footer: str, run_id: str
+    out: TextIO, stats: dict[str, StepStats], not_started: list[str], failures: list[Failure], footer: str, run_id: str
 ) -> None:
     rows = [("step", "status", "items", "attempts", "seconds")]
     shown = sorted(stats.items(), key=lambda kv: _ORDER.get(kv[1].status(), 2))
@@ -80,6 +124,6 @@ def write_summary(
     if hidden:
         out.write(f"... and {hidden} more steps (transpile runs show {run_id})\n")
     for failure in failures:
-        out.write(f"failed: {failure}\n")
+        out.write("\n".join(failure.lines()) + "\n")
     out.write(footer + "\n")
     out.flush()
