@@ -6,18 +6,20 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transpile.errors import Diagnostic, TranspileError
 from transpile.frontends.nesting import limit_composites
 from transpile.frontends.validation import check_model
 from transpile.ir.graph import walk
 from transpile.ir.models import FORMAT_VERSION, Pipeline
-from transpile.ir.pod import Pod
 from transpile.ir.scope import Index
 from transpile.ir.source import SourceMap
 from transpile.passes.defaults import apply_defaults
 from transpile.passes.validate import check
+
+if TYPE_CHECKING:
+    from transpile.ir.pod_model import Pod
 
 
 @dataclass(frozen=True)

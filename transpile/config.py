@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from transpile.ir import rules
 from transpile.ir.image import check_image
 from transpile.ir.models import DNS_LABEL, Duration, LabelKey, LabelValue, Resources
-from transpile.ir.pod import Pod
+from transpile.ir.pod import PodSection
 
 if TYPE_CHECKING:
     from transpile.frontends.validation import Checked
@@ -112,7 +112,7 @@ class DeployConfig(_Model):
         description="The Pod Security Standards profile every pod must pass: `restricted` also sets what it "
         "requires (runAsNonRoot, RuntimeDefault seccomp, no privilege escalation, all capabilities dropped).",
     )
-    pod: Pod | None = Field(
+    pod: PodSection | None = Field(
         None, description="Kubernetes pod settings for every pod (under the pipeline's `defaults.pod` and steps' own)."
     )
     control_resources: Resources | None = Field(

@@ -34,6 +34,9 @@ class Diagnostic:
     hint: str | None = None
 
 
+HINT = "transpile_hint"  # the context key of a validation error holding a hint (frontends/validation.py reads it)
+
+
 @dataclass
 class TranspileError(Exception):
     """Raised with every problem found; the CLI formats them and exits 2."""

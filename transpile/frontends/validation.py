@@ -14,10 +14,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from transpile.errors import Diagnostic, TranspileError, did_you_mean, non_ascii_note
+from transpile.errors import HINT, Diagnostic, TranspileError, did_you_mean, non_ascii_note
 from transpile.frontends.nesting import plain_copy
-from transpile.ir.kube_schema import HINT
-from transpile.ir.pod import misplaced_hint
+from transpile.ir.pod import LazyModel, misplaced_hint
 from transpile.ir.source import DocPath, SourceMap
 
 M = TypeVar("M", bound=BaseModel)
@@ -78,10 +77,12 @@ _VALUE_PLACEHOLDERS = {"image": "placeholder"}  # keeps later stages from report
 
 
 def _unwrap(annotation: Any) -> list[Any]:
-    """The model/container types an annotation can hold (Optional, Annotated and unions unwrapped)."""
+    """The model/container types an annotation can hold (Optional, Annotated and unions unwrapped; a lazily
+    built model is built)."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
+        held, *metadata = typing.get_args(annotation)
+        return [m.build() for m in metadata if isinstance(m, LazyModel)] or _unwrap(held)
     if origin in (typing.Union, types.UnionType):
         return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
     return [annotation]

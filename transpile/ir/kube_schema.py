@@ -17,13 +17,12 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from transpile.errors import did_you_mean
+from transpile.errors import HINT, did_you_mean
 from transpile.ir import kube_rules
 from transpile.package_data import schemas_dir
 
 KUBERNETES_VERSION = "1.36"
 SCHEMA_FILE = f"kubernetes-{KUBERNETES_VERSION}.json"
-HINT = "transpile_hint"  # the context key validation.py reads a hint from
 _RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 

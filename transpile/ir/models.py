@@ -24,7 +24,7 @@ from pydantic import (
 from transpile.ir import rules
 from transpile.ir.cron import check_cron
 from transpile.ir.image import check_image
-from transpile.ir.pod import Pod
+from transpile.ir.pod import PodSection
 from transpile.ir.shape import StepShape
 from transpile.ir.values import env_value_problem, json_problem, process_text_problem
 
@@ -210,7 +210,9 @@ class Settings(_Model):
     service_account: (
         Annotated[str, AfterValidator(lambda v: rules.check_dns_subdomain(v, "service account name"))] | None
     ) = Field(None, description="Kubernetes service account of the step's pod (default: the deploy config's).")
-    pod: Pod | None = Field(None, description="Kubernetes pod settings, written as Kubernetes writes them (camelCase).")
+    pod: PodSection | None = Field(
+        None, description="Kubernetes pod settings, written as Kubernetes writes them (camelCase)."
+    )
 
     @field_validator("env")
     @classmethod

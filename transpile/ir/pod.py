@@ -6,17 +6,23 @@ documentation pastes in as it is: `imagePullSecrets`, `securityContext` (the pod
 `topologySpreadConstraints`, `priorityClassName`, `volumes` (configMap, secret, emptyDir) and `volumeMounts`.
 The rest of the format is transpile's own (snake_case); a key of one spelling written in the other gets a
 did-you-mean. `merge` layers sections (deploy config, `defaults`, a step): mappings key by key, lists and
-scalars replaced whole.
+scalars replaced whole. The pipeline's and the deploy config's models hold a section as `PodSection`, whose
+model (`transpile.ir.pod_model.Pod`) is built only when a section is validated: most pipelines have none.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic_core import core_schema
 
-from transpile.ir import rules
-from transpile.ir.kube_schema import KubeModel, model, problem
+if TYPE_CHECKING:
+    from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler
+    from pydantic.json_schema import JsonSchemaValue
+    from pydantic_core import CoreSchema
+
+    from transpile.ir.pod_model import Pod
 
 STORE_VOLUME = "store"  # the run store's volume, which every backend mounts under this name
 # Volumes and mount paths the engines add to pods themselves (Argo's executor, Airflow's XCom sidecar).
@@ -72,95 +78,36 @@ def misplaced_hint(key: str, allowed: list[str]) -> str | None:
     return None
 
 
-def _strings(what: str):
-    def check(value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        for key, item in value.items():
-            if not isinstance(item, str):
-                shown = str(item).lower() if isinstance(item, bool) else str(item)
-                hint = f'quote it: {key}: "{shown}" (Kubernetes {what} are strings)'
-                raise problem(f"{what[:-1]} {key}: expected a string, got {shown}", hint)
-        return value
+def pod_model() -> type[Pod]:
+    """The model of a `pod:` section, built (with every Kubernetes object it holds) on first use."""
+    from transpile.ir.pod_model import Pod
 
-    return check
+    return Pod
 
 
-def _labels(value: dict[str, str]) -> dict[str, str]:
-    for key, item in value.items():
-        rules.check_label(key, item)
-    return value
+class LazyModel:
+    """Annotation metadata: the value is validated as the model `build()` returns, built only when a value is
+    validated (or a JSON Schema is made), so its JSON Schema and errors are the model's own: pydantic places
+    the errors of a ValidationError raised by a validator under the field (`steps.a.pod.securityContext`)."""
+
+    def __init__(self, name: str, build: Callable[[], type[BaseModel]]) -> None:
+        self.name = name
+        self.build = build
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        # a named definition, as a model is: a field holding it gets no title of its own in the JSON Schema
+        return core_schema.no_info_plain_validator_function(self.validate, ref=f"{__name__}.{self.name}")
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return handler(self.build().__pydantic_core_schema__)
+
+    def validate(self, value: Any) -> BaseModel:
+        """The value as the model (an instance of it is taken as it is)."""
+        return self.build().model_validate(value)
 
 
-def _annotations(value: dict[str, str]) -> dict[str, str]:
-    for key in value:
-        rules.check_label_key(key)  # annotation keys follow the label key rule
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
-    if size > ANNOTATIONS_LIMIT:
-        raise ValueError(f"annotations hold {size} bytes; Kubernetes allows at most {ANNOTATIONS_LIMIT} in all")
-    return value
-
-
-Labels = Annotated[dict[str, str], BeforeValidator(_strings("labels")), AfterValidator(_labels)]
-AnnotationMap = Annotated[dict[str, str], BeforeValidator(_strings("annotations")), AfterValidator(_annotations)]
-LocalObjectReference = model("LocalObjectReference")
-PodSecurityContext = model("PodSecurityContext")
-SecurityContext = model("SecurityContext")
-Affinity = model("Affinity")
-TopologySpreadConstraint = model("TopologySpreadConstraint")
-Volume = model("Volume")
-VolumeMount = model("VolumeMount")
-PriorityClass = Annotated[str, AfterValidator(lambda v: rules.check_dns_subdomain(v, "priority class name"))]
-
-
-class Pod(KubeModel):
-    """Kubernetes settings of a step's pod, in Kubernetes' spelling (camelCase)."""
-
-    image_pull_secrets: tuple[LocalObjectReference, ...] | None = Field(
-        None, alias="imagePullSecrets", description="Secrets for pulling the image: [{name: regcred}]."
-    )
-    security_context: PodSecurityContext | None = Field(
-        None, alias="securityContext", description="The pod's security context (runAsUser, fsGroup, ...)."
-    )
-    container_security_context: SecurityContext | None = Field(
-        None, alias="containerSecurityContext", description="The step container's security context."
-    )
-    labels: Labels | None = Field(None, description="Labels of the pod.")
-    annotations: AnnotationMap | None = Field(None, description="Annotations of the pod.")
-    affinity: Affinity | None = Field(None, description="Node affinity, pod affinity and anti-affinity.")
-    topology_spread_constraints: tuple[TopologySpreadConstraint, ...] | None = Field(
-        None, alias="topologySpreadConstraints", description="How pods spread over zones or nodes."
-    )
-    priority_class_name: PriorityClass | None = Field(None, alias="priorityClassName", description="PriorityClass.")
-    volumes: tuple[Volume, ...] | None = Field(None, description="Extra volumes: configMap, secret or emptyDir.")
-    volume_mounts: tuple[VolumeMount, ...] | None = Field(
-        None, alias="volumeMounts", description="Where the step's container mounts the volumes."
-    )
-
-    @field_validator("volumes")
-    @classmethod
-    def _volume_names(cls, volumes: tuple | None) -> tuple | None:
-        names = [v.name for v in volumes or ()]
-        for name in names:
-            if name in ENGINE_VOLUMES:
-                raise ValueError(f"volume name '{name}' is {ENGINE_VOLUMES[name]} volume: choose another name")
-            if names.count(name) > 1:
-                raise ValueError(f"volume name '{name}' is used twice")
-        return volumes
-
-    @field_validator("volume_mounts")
-    @classmethod
-    def _mount_paths(cls, mounts: tuple | None) -> tuple | None:
-        paths = [m.mount_path for m in mounts or ()]
-        for path in paths:
-            if path.rstrip("/") in ENGINE_MOUNTS:
-                raise ValueError(f"mountPath '{path}' is where {ENGINE_MOUNTS[path.rstrip('/')]} mounts its volume")
-            if paths.count(path) > 1:
-                raise ValueError(f"mountPath '{path}' is used twice")
-        return mounts
-
-
-POD_FIELDS: tuple[str, ...] = tuple(Pod.model_fields)
+# A `pod:` section, as a field of the pipeline's and the deploy config's models: a `Pod` once validated.
+PodSection = Annotated[Any, LazyModel("Pod", pod_model)]
 
 
 def merge(base: Pod | None, over: Pod | None) -> Pod | None:
@@ -168,7 +115,7 @@ def merge(base: Pod | None, over: Pod | None) -> Pod | None:
     if base is None or over is None:
         return over if base is None else base
     update: dict[str, Any] = {}
-    for name in POD_FIELDS:
+    for name in type(base).model_fields:
         mine, theirs = getattr(over, name), getattr(base, name)
         if mine is None:
             continue

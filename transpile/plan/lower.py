@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from transpile.compiler import Compiled
     from transpile.config import DeployConfig
     from transpile.ir import models as ir
+    from transpile.ir.pod_model import Pod
 
 
 def _resources(resources: ir.Resources | None) -> p.Resources | None:
@@ -35,7 +36,7 @@ def _resources(resources: ir.Resources | None) -> p.Resources | None:
     )
 
 
-def plan_pod(section: ir_pod.Pod | None, security: str) -> p.Pod | None:
+def plan_pod(section: Pod | None, security: str) -> p.Pod | None:
     """A resolved `pod:` section as the plan holds it, completed for the Pod Security profile."""
     if section is None and security != "restricted":
         return None  # nothing written, nothing to add (most steps)

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 from transpile.errors import Diagnostic
 from transpile.ir import kube_rules, pod_security
 from transpile.ir.graph import walk
-from transpile.ir.pod import Pod, merge
+from transpile.ir.pod import merge
 from transpile.ir.source import DocPath, SourceMap, step_doc_path
 from transpile.passes.validate import display
 
 if TYPE_CHECKING:
     from transpile.compiler import Compiled
     from transpile.config import DeployConfig
+    from transpile.ir.pod_model import Pod
 
 
 @dataclass(frozen=True)
