@@ -417,7 +417,16 @@ def process_pool(prefect_bin, prefect_api) -> str:
     process (the job variables of the Kubernetes pool are ignored), after the deployment's pull step."""
     env = engine_env({k: v for k, v in os.environ.items() if not k.startswith("PREFECT")} | prefect_api)
     created = subprocess.run(
-        [str(prefect_bin / "prefect"), "work-pool", "create", "transpile-kubernetes", "--type", "process"],
+        # --overwrite: the session's workers share one server, and each creates the pool it needs
+        [
+            str(prefect_bin / "prefect"),
+            "work-pool",
+            "create",
+            "transpile-kubernetes",
+            "--type",
+            "process",
+            "--overwrite",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -434,12 +443,19 @@ def prefect_cli(prefect_bin: Path, api: dict, project: Path, *args: str, env: di
     )
 
 
-@pytest.mark.parametrize("per_run", [False, True], ids=["defaults", "per-run"])
-def test_hostile_values_survive_a_real_prefect_deploy(project, prefect_bin, prefect_api, process_pool, per_run):
+def test_hostile_values_survive_a_real_prefect_deploy(tmp_path, prefect_bin, prefect_api, process_pool):
     """`prefect deploy` templates the whole deployment (`{{ x }}` dropped, `{{ $NAME }}` replaced by the
     deployer's environment): the generated prefect.yaml carries no user value, so parameters (the flow's
     defaults, or given per run), env values and map items reach the steps byte for byte after a real
-    `prefect deploy`, `prefect deployment run` and a worker."""
+    `prefect deploy`, `prefect deployment run` and a worker. Both cases run in one test: they deploy the same
+    deployment name to the server the session's workers share, so they must not run at once."""
+    for per_run in (False, True):
+        project = tmp_path / ("per-run" if per_run else "defaults")
+        project.mkdir()
+        _deploy_and_run_hostile_values(project, prefect_bin, prefect_api, process_pool, per_run)
+
+
+def _deploy_and_run_hostile_values(project: Path, prefect_bin: Path, prefect_api: dict, pool: str, per_run: bool):
     pipeline = injection.write_project(project)
     (project / "deploy.yaml").write_text(
         f"working_dir: {project}\ncommand: [{prefect_bin / 'transpile'}]\nvolume: {{mount_path: {project / 'store'}}}\n"
@@ -456,7 +472,7 @@ def test_hostile_values_survive_a_real_prefect_deploy(project, prefect_bin, pref
     given = ["--params", json.dumps(injection.OVERRIDES)] if per_run else []
     started = prefect_cli(prefect_bin, prefect_api, project, "deployment", "run", "inject/inject", *given)
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-    worker = prefect_cli(prefect_bin, prefect_api, project, "worker", "start", "--pool", process_pool, "--run-once")
+    worker = prefect_cli(prefect_bin, prefect_api, project, "worker", "start", "--pool", pool, "--run-once")
     assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
     run = only_run(project)
     injection.check(run, injection.OVERRIDES if per_run else injection.DEFAULTS, env=True)

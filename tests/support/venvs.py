@@ -59,23 +59,25 @@ def _fail_or_skip(message: str) -> None:
     pytest.skip(message)
 
 
-def _pip(python: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args]
+def _install(python: Path, *args: str) -> subprocess.CompletedProcess:
+    """Install into the venv of `python` with uv (a test dependency): from its cache, an engine's ~150
+    packages take seconds where pip takes a minute or more, so a venv per source hash stays cheap."""
+    command = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", str(python), *args]
     return subprocess.run(command, capture_output=True, text=True)
 
 
 def _build(root: Path, name: str, requirements: list[str]) -> None:
     """Create the venv at `root` from nothing; mark it ready only when everything in it works."""
     shutil.rmtree(root, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    subprocess.run([sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable, str(root)], check=True)
     python = root / "bin" / "python"
-    install = _pip(python, *requirements, *BUILD)
+    install = _install(python, *requirements, *BUILD)
     if install.returncode != 0:
         _fail_or_skip(f"cannot install {name} ({' '.join(requirements)}):\n{install.stderr[-3000:]}")
-    with tempfile.TemporaryDirectory() as build_dir:  # a copy: pip must not write build/ into the checkout
+    with tempfile.TemporaryDirectory() as build_dir:  # a copy: the build must not write into the checkout
         copy = Path(build_dir) / "transpile"
         shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", "__pycache__", ".transpile", "*.egg-info"))
-        install = _pip(python, "--no-deps", "--no-build-isolation", str(copy))
+        install = _install(python, "--no-deps", "--no-build-isolation", str(copy))
     if install.returncode != 0:
         _fail_or_skip(f"cannot install transpile into the {name} venv:\n{install.stderr[-3000:]}")
     problem = installed_problem(root)

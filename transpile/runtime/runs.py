@@ -168,7 +168,7 @@ def start_run(
             )
         if parameters:
             raise refuse("--resume reuses the run's parameters; drop -p")
-        if _succeeded(run):
+        if _finished(run, loaded.plan):
             raise refuse(
                 f"run '{resume}' already succeeded: there is nothing to resume",
                 hint=f"start a new run: transpile run {pipeline}",
@@ -206,15 +206,19 @@ def start_run(
         lease.release()
 
 
-def _succeeded(run) -> bool:  # noqa: ANN001 - a RunStore
-    """Whether the run's runner recorded it succeeded (an unreadable status is --resume's other check)."""
+def _finished(run, plan) -> bool:  # noqa: ANN001 - a RunStore and a Plan
+    """Whether the run succeeded and nothing of it is left to do: its runner recorded success and released
+    the lease, and every top-level step's result is still published (a result removed by hand is rerun)."""
+    from transpile.runtime.lease import current, is_live
     from transpile.runtime.records import CorruptRecord
 
     try:
-        status = run.status()
+        status, lease = run.status(), current(run)
+        if status is None or status.status != "succeeded" or (lease is not None and is_live(lease)):
+            return False
+        return all(run.result(name) is not None for name, step in plan.steps.items() if step.parallel is None)
     except CorruptRecord:
-        return False
-    return status is not None and status.status == "succeeded"
+        return False  # --resume's other checks name the unreadable file
 
 
 def _new_run(store: Path, loaded, pipeline: str, values: dict, run_id: str | None, refuse):
