@@ -35,6 +35,10 @@ def consult(instance: NodeInstance) -> NodeOutcome | None:
     except Uncacheable as exc:
         instance.cache_note = {"decision": "miss", "reason": f"no key: {exc}"}
         return None
+    except OSError as exc:  # a key file or catalog file unreadable: the step runs and meets it itself
+        where = f" ({exc.filename})" if exc.filename else ""
+        instance.cache_note = {"decision": "miss", "reason": f"no key: {exc.strerror or exc}{where}"}
+        return None
     instance.cache_probe = probe
     note: dict[str, Any] = {"decision": "miss", "key": probe.key}
     instance.cache_note = note
@@ -46,10 +50,12 @@ def consult(instance: NodeInstance) -> NodeOutcome | None:
     found = cache_store.find(root, probe.key, settings.cache.max_age)
     if found.state == "hit":
         try:
-            return _complete_hit(instance, probe, found)
-        except CatalogError as exc:
-            note["reason"] = f"the entry's files cannot be restored: {exc}"
+            restored = cache_store.restore(found, ctx.run.catalog, instance.key)
+        except (CatalogError, OSError) as exc:  # the step runs instead: a cache fault never fails a node
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            note["reason"] = f"the entry's files cannot be restored: {reason}"
             return None
+        return _complete_hit(instance, probe, found, restored)
     if found.state in ("corrupt", "expired"):
         note["reason"] = f"{found.state} entry not used: {found.problem}"
         instance.cache_replace = True
@@ -71,13 +77,13 @@ def explain_miss(root: Any, pipeline: str, node_key: str, probe: Probe) -> str:
     return f"{'; '.join(what)} (since the entry of run {found.entry.run_id})"
 
 
-def _complete_hit(instance: NodeInstance, probe: Probe, found: cache_store.Found) -> NodeOutcome:
+def _complete_hit(instance: NodeInstance, probe: Probe, found: cache_store.Found, restored: list[str]) -> NodeOutcome:
+    """Record the hit: an attempt `cached` (no process, no logs) and the entry's returns as the result."""
     from transpile.runtime.instance import NodeOutcome
 
     entry = found.entry
     assert entry is not None
     run = instance.run
-    restored = cache_store.restore(found, run.catalog, instance.key)
     record = instance.claim()
     record.logs = None  # no process, no logs
     record.inputs, record.returns = probe.inputs, dict(entry.returns)
