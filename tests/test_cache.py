@@ -311,3 +311,30 @@ def test_execute_node_hits_the_entry_of_transpile_run(project):
     assert executed(project) == ["mk"]
     bad = node("e4", "--cache", "sometimes", code=2)
     assert "cache mode 'sometimes'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+BAD = """\
+name: bad
+parameters: {transpile_cache: "x"}
+defaults: {cache: {max_age: soon, key_file: [a]}}
+steps:
+  a: {shell: "echo", cache: "yes"}
+  b: {shell: "echo", cache: {key_files: [/etc/passwd, ../x], key_env: ["1bad"]}}
+"""
+
+
+def test_bad_cache_settings_are_located_errors_all_at_once(tmp_path):
+    (tmp_path / "bad.yaml").write_text(BAD)
+    result = run_cli("check", "bad.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    for message, where in [
+        ("the parameter name 'transpile_cache' is reserved", "bad.yaml:2:14"),
+        ("defaults.cache.max_age: 'soon' is not a duration", "bad.yaml:3:29"),
+        ("did you mean 'key_files'?", "bad.yaml:3:35"),
+        ("steps.a.cache: expected true or false, got a string 'yes'", "bad.yaml:5:29"),
+        ("key file pattern '/etc/passwd' must be a path relative to the working directory", "bad.yaml:6:42"),
+        ("key file pattern '../x' must stay inside the working directory", "bad.yaml:6:55"),
+        ("'1bad' is not a valid environment variable name", "bad.yaml:6:72"),
+    ]:
+        assert message in result.stderr and where in result.stderr, (message, result.stderr)
+    assert "7 errors found" in result.stderr
