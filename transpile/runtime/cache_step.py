@@ -50,7 +50,7 @@ def consult(instance: NodeInstance) -> NodeOutcome | None:
     found = cache_store.find(root, probe.key, settings.cache.max_age)
     if found.state == "hit":
         try:
-            restored = cache_store.restore(found, ctx.run.catalog, instance.key)
+            restored = cache_store.restore(found, ctx.run.catalog, instance.key, ctx.run.durable)
         except (CatalogError, OSError) as exc:  # the step runs instead: a cache fault never fails a node
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             note["reason"] = f"the entry's files cannot be restored: {reason}"

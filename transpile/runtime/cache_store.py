@@ -120,13 +120,13 @@ def link_or_copy(source: Path, target: Path) -> None:
         raise
 
 
-def restore(found: Found, catalog: Path, owner: str) -> list[str]:
+def restore(found: Found, catalog: Path, owner: str, durable: bool = True) -> list[str]:
     """Put a hit's files into a run's catalog, each path claimed for node instance `owner` as a step's
     catalog.put claims it (CatalogError when another instance put it); the paths restored."""
     assert found.entry is not None and found.directory is not None
     owners = catalog.parent / "catalog.owners"
     for name in found.entry.files:
-        if not write_once(owners / name, owner):
+        if not write_once(owners / name, owner, durable):
             with contextlib.suppress(OSError):
                 holder = (owners / name).read_text(encoding="utf-8")
                 if holder != owner:
