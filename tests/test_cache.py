@@ -338,3 +338,23 @@ def test_bad_cache_settings_are_located_errors_all_at_once(tmp_path):
     ]:
         assert message in result.stderr and where in result.stderr, (message, result.stderr)
     assert "7 errors found" in result.stderr
+
+
+def test_the_python_api_takes_the_cache_modes(project, monkeypatch):
+    import transpile
+
+    monkeypatch.chdir(project)
+    monkeypatch.syspath_prepend(str(project))
+    first = transpile.run("cachy.yaml", store="store", parallelism=2).raise_for_status()
+    executed(project)
+    again = transpile.run("cachy.yaml", store="store", parallelism=2).raise_for_status()
+    assert executed(project) == [] and again.nodes["total"].status == "cached" and again.nodes["total"].ok
+    assert again.nodes["total"].cache["run"] == first.run_id and again.values == first.values
+    transpile.run("cachy.yaml", store="store", cache=False).raise_for_status()
+    assert executed(project) == sorted(CACHED)
+    transpile.run("cachy.yaml", store="store", refresh="total").raise_for_status()
+    assert executed(project) == ["total"]
+    with pytest.raises(ValueError, match="--no-cache and --refresh do not go together"):
+        transpile.run("cachy.yaml", store="store", cache=False, refresh=["total"])
+    with pytest.raises(transpile.CompileError, match="the pipeline has no step 'totl'"):
+        transpile.run("cachy.yaml", store="store", refresh=["totl"])
