@@ -241,7 +241,7 @@ def test_a_corrupt_entry_is_ignored_recorded_and_replaced(project, damage):
 
 def _publish(args: tuple[str, str, int]) -> str:
     root, catalog, number = args
-    entry = CacheEntry(key=KEY, document=DOCUMENT, returns={"n": number}, files={}, created=float(number))
+    entry = CacheEntry(key=KEY, document=DOCUMENT, returns={"n": number}, files={}, created=cache_store.clock())
     return cache_store.publish(Path(root), entry, Path(catalog), ["f.txt"], replace=False, durable=False)
 
 
@@ -358,3 +358,32 @@ def test_the_python_api_takes_the_cache_modes(project, monkeypatch):
         transpile.run("cachy.yaml", store="store", cache=False, refresh=["total"])
     with pytest.raises(transpile.CompileError, match="the pipeline has no step 'totl'"):
         transpile.run("cachy.yaml", store="store", refresh=["totl"])
+
+
+def _die_while_publishing(root: str, catalog: str) -> None:
+    """A writer killed (SIGKILL) after copying its files, before its entry.json exists."""
+    import signal
+
+    def killed(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    cache_store.write_atomic = killed  # type: ignore[assignment]
+    entry = CacheEntry(key=KEY, document=DOCUMENT, returns={}, files={}, created=1.0)
+    cache_store.publish(Path(root), entry, Path(catalog), ["f.txt"], replace=False, durable=False)
+
+
+def test_a_writer_killed_mid_entry_leaves_nothing_readable_and_prune_clears_it(tmp_path):
+    catalog, root = tmp_path / "catalog", tmp_path / "store"
+    catalog.mkdir()
+    (catalog / "f.txt").write_text("bytes")
+    writer = multiprocessing.get_context("fork").Process(target=_die_while_publishing, args=(str(root), str(catalog)))
+    writer.start()
+    writer.join(30)
+    assert writer.exitcode == -9
+    leftovers = list((root / "cache/steps").glob("*/.*.tmp"))
+    assert len(leftovers) == 1 and (leftovers[0] / "files/f.txt").exists()  # it died halfway
+    assert cache_store.find(root, KEY, None).state == "none" and list(cache_store.entries(root)) == []
+    assert _publish((str(root), str(catalog), 1)) == "written"  # the next writer is not in its way
+    done = cache_store.prune(root, older_than=10**9)
+    assert done.leftovers == 1 and done.entries == 0
+    assert not list((root / "cache/steps").glob("*/.*.tmp")) and cache_store.find(root, KEY, None).state == "hit"
