@@ -149,7 +149,8 @@ def test_sample_dag_structure_matches_the_ir(project, airflow_bin, airflow_home,
     dag = info["dags"]["etl-daily"]
     tasks = dag["tasks"]
     assert set(tasks) == expected_task_ids(sample) | {"_failed"}
-    assert dag["params"] == {"date": "2026-01-01", "shards": ["a", "b", "c"]}
+    # the sample caches its steps: the DAG has the run's cache mode as one more param
+    assert dag["params"] == {"date": "2026-01-01", "shards": ["a", "b", "c"], "transpile_cache": "on"}
     # dependencies follow `needs`, through each composite's entry and exit
     assert tasks["clean._items"]["upstream"] == ["extract"]
     assert tasks["train._start"]["upstream"] == ["clean._done"]

@@ -220,7 +220,7 @@ def test_unknown_run_parameter_creates_nothing(api, tmp_path):
     server = api(respond=None)
     result = submit(tmp_path, server, "--run", "-p", "nope=1", "-p", "date=2026-02-02")
     assert result.returncode == 2
-    assert "etl-daily: unknown parameter 'nope' (parameters: date, shards)" in result.stderr
+    assert "etl-daily: unknown parameter 'nope' (parameters: date, shards, transpile_cache)" in result.stderr
     assert server.requests == [] and server.objects == {}
     result = submit(tmp_path, server, "-p", "date=1")
     assert result.returncode == 2 and "-p sets a parameter of a run; add --run" in result.stderr
