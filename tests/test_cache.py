@@ -354,7 +354,7 @@ def test_the_python_api_takes_the_cache_modes(project, monkeypatch):
     assert executed(project) == sorted(CACHED)
     transpile.run("cachy.yaml", store="store", refresh="total").raise_for_status()
     assert executed(project) == ["total"]
-    with pytest.raises(ValueError, match="--no-cache and --refresh do not go together"):
+    with pytest.raises(ValueError, match="cache=False and refresh do not go together"):
         transpile.run("cachy.yaml", store="store", cache=False, refresh=["total"])
     with pytest.raises(transpile.CompileError, match="the pipeline has no step 'totl'"):
         transpile.run("cachy.yaml", store="store", refresh=["totl"])

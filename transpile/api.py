@@ -191,7 +191,8 @@ def run(
     try:
         mode = CacheMode.of(bool(cache), [refresh] if isinstance(refresh, str) else list(refresh))
     except CacheModeError as exc:
-        raise ValueError(str(exc)) from None
+        text = str(exc).replace("--no-cache", "cache=False").replace("--refresh", "refresh")
+        raise ValueError(text) from None
     root = _store(store)
     reference = _flow_file(pipeline, root) if _is_flow(pipeline) else os.fspath(pipeline)  # type: ignore[arg-type]
     request = {
