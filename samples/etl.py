@@ -10,6 +10,7 @@ flow = Flow(
     description="Nightly ETL",
     parameters={"date": "2026-01-01", "shards": ["a", "b", "c"]},
     defaults={
+        "cache": True,
         "image": "ghcr.io/acme/etl:1.4",
         "retries": {"limit": 2, "backoff": "30s", "factor": 2, "max_backoff": "10m"},
         "timeout": "30m",

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import REPO, SAMPLES, run_cli
 from tests.support import injection
-from tests.support.outcomes import outcomes
+from tests.support.outcomes import ETL_CONTROL_NODES, cached_from, outcomes
 from tests.support.pipelines import OPS_PIPELINE
 from tests.support.venvs import engine_venv
 from transpile.backends.pysource import jinja_inert
@@ -149,7 +149,8 @@ def test_sample_dag_structure_matches_the_ir(project, airflow_bin, airflow_home,
     dag = info["dags"]["etl-daily"]
     tasks = dag["tasks"]
     assert set(tasks) == expected_task_ids(sample) | {"_failed"}
-    assert dag["params"] == {"date": "2026-01-01", "shards": ["a", "b", "c"]}
+    # the sample caches its steps: the DAG has the run's cache mode as one more param
+    assert dag["params"] == {"date": "2026-01-01", "shards": ["a", "b", "c"], "transpile_cache": "on"}
     # dependencies follow `needs`, through each composite's entry and exit
     assert tasks["clean._items"]["upstream"] == ["extract"]
     assert tasks["train._start"]["upstream"] == ["clean._done"]
@@ -207,6 +208,32 @@ def test_local_flavour_runs_the_sample_like_transpile_run(project, airflow_bin, 
     assert [airflow_results[f"clean@{i}/load"]["returns"]["n"] for i in range(3)] == [30, 31, 32]
     assert airflow_results["route"]["case"] == "ship" and "route/hold/notify" not in airflow_results
     assert "noop" in airflow_results and "on_failure/alert" not in airflow_results
+
+
+def test_local_flavour_hits_the_cache_entries_of_transpile_run(project, airflow_bin, airflow_home):
+    """Entries `transpile run` wrote on the store settle every cached node of `airflow dags test` (no process,
+    same values); the DAG param transpile_cache=off runs them all again."""
+    (project / "deploy.yaml").write_text(f"working_dir: {project}\ncommand: [{airflow_bin / 'transpile'}]\n")
+    store = project / ".transpile" / "store"
+    local = run_cli("run", "samples/etl.yaml", "--store", str(store), "--run-id", "local", cwd=project)
+    assert local.returncode == 0, local.stderr
+    dags = project / "dags"
+    compile_to(project, "samples/etl.yaml", dags, "--flavour", "local", "-c", "deploy.yaml")
+    runs: list[RunStore] = []
+    for conf in (None, {"transpile_cache": "off"}):
+        test = dags_test(airflow_bin, airflow_home, dags, "etl-daily", conf)
+        assert test.returncode == 0, (test.stdout[-2000:], test.stderr[-3000:])
+        new = [
+            p.name for p in (store / "runs").iterdir() if p.name != "local" and p.name not in {r.run_id for r in runs}
+        ]
+        assert len(new) == 1, new
+        runs.append(RunStore(store, new[0]))
+    hit, off = runs
+    assert outcomes(hit) == outcomes(RunStore(store, "local")) == outcomes(off)
+    sources = cached_from(hit)
+    assert {key for key, source in sources.items() if source is None} == ETL_CONTROL_NODES
+    assert set(sources.values()) == {"local", None}
+    assert set(cached_from(off).values()) == {None}  # --no-cache as a per-run DAG param
 
 
 def test_local_flavour_retries_failures_and_on_failure(project, airflow_bin, airflow_home):

@@ -45,6 +45,7 @@ def test_sample_structure_matches_pipeline():
     assert doc["spec"]["arguments"]["parameters"] == [
         {"name": "date", "value": "2026-01-01"},
         {"name": "shards", "value": '["a","b","c"]'},
+        {"name": "transpile_cache", "value": "on"},  # the run's cache mode: the sample caches its steps
     ]
     templates = templates_of(doc)
     main = {t["name"]: t for t in templates["main"]["dag"]["tasks"]}

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from tests.conftest import SAMPLES, run_cli
 from tests.support.argo_replay import ArgoRun
 from tests.support.hostile import NAMES, VALUES
+from tests.support.outcomes import ETL_CONTROL_NODES, cached_from, outcomes
 from transpile.runtime.store import RunStore
 
 PARITY_EXAMPLES = int(os.environ.get("TRANSPILE_PARITY_EXAMPLES", "15"))
@@ -123,6 +124,27 @@ def test_corpus_runs_identically(tmp_path, name):
         (tmp_path / f"{name}.yaml").write_text(textwrap.dedent(CORPUS[name]))
         name = f"{name}.yaml"
     compare(tmp_path, name)
+
+
+def test_argo_replay_hits_the_cache_entries_of_transpile_run(tmp_path):
+    """Entries `transpile run` wrote on the volume settle every cached node of the replayed Argo workflow;
+    the workflow parameter transpile_cache=off (`argo submit -p transpile_cache=off`) runs them again."""
+    shutil.copytree(SAMPLES, tmp_path / "samples")
+    volume = tmp_path / "volume"
+    (tmp_path / "deploy.yaml").write_text(f"volume: {{mount_path: {volume}}}\n")
+    local = run_cli("run", "samples/etl.yaml", "--store", str(volume), "--run-id", "local", cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    compiled = run_cli("compile", "samples/etl.yaml", "-c", "deploy.yaml", cwd=tmp_path)
+    assert compiled.returncode == 0, compiled.stderr
+    documents = list(yaml.load_all(compiled.stdout, Loader=yaml.CSafeLoader))
+    assert ArgoRun(documents, tmp_path, "wf-hit").run()
+    assert ArgoRun(documents, tmp_path, "wf-off", submitted={"transpile_cache": "off"}).run()
+    hit, off = RunStore(volume, "wf-hit"), RunStore(volume, "wf-off")
+    assert outcomes(hit) == outcomes(RunStore(volume, "local")) == outcomes(off)
+    sources = cached_from(hit)
+    assert {key for key, source in sources.items() if source is None} == ETL_CONTROL_NODES
+    assert set(sources.values()) == {"local", None}
+    assert set(cached_from(off).values()) == {None}
 
 
 # -- random pipelines -------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import yaml
 
 from tests.conftest import SAMPLES, run_cli
 from tests.support import injection
-from tests.support.outcomes import outcomes
+from tests.support.outcomes import ETL_CONTROL_NODES, cached_from, outcomes
 from tests.support.pipelines import OPS_PIPELINE
 from tests.support.shared import session_dir, shared_by_workers
 from tests.support.venvs import engine_env, engine_venv
@@ -291,6 +291,26 @@ def test_deployment_file_and_determinism(project):
     variables = deployment["work_pool"]["job_variables"]
     assert variables["volumes"][0]["persistentVolumeClaim"]["claimName"] == "transpile-store"
     assert variables["volume_mounts"][0]["mountPath"] == "/mnt/transpile"
+
+
+def test_flow_hits_the_cache_entries_of_transpile_run(project, prefect_bin, prefect_api):
+    """Entries `transpile run` wrote on the store settle every cached node of the flow run (no process, same
+    values); the flow parameter transpile_cache=off runs them all again."""
+    flow_file = compile_flow(project, "samples/etl.yaml", prefect_bin)
+    local = run_cli("run", "samples/etl.yaml", "--store", "store", "--run-id", "local", cwd=project)
+    assert local.returncode == 0, local.stderr
+    store = project / "store"
+    flow = run_flow(flow_file, prefect_bin, prefect_api, project)
+    assert flow.returncode == 0, flow.stderr[-3000:]
+    (hit,) = [RunStore(store, p.name) for p in (store / "runs").iterdir() if p.name != "local"]
+    off_run = run_with(flow_file, "etl_daily", {"transpile_cache": "off"}, prefect_bin, prefect_api, project)
+    assert off_run.returncode == 0, off_run.stderr[-3000:]
+    (off,) = [RunStore(store, p.name) for p in (store / "runs").iterdir() if p.name not in ("local", hit.run_id)]
+    assert outcomes(hit) == outcomes(RunStore(store, "local")) == outcomes(off)
+    sources = cached_from(hit)
+    assert {key for key, source in sources.items() if source is None} == ETL_CONTROL_NODES
+    assert set(sources.values()) == {"local", None}
+    assert set(cached_from(off).values()) == {None}
 
 
 def run_with(flow_file: Path, function: str, parameters: dict, prefect_bin: Path, api: dict, project: Path):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import REPO, SAMPLES, run_cli
 from tests.support.hostile import NAMES, VALUES
-from tests.support.outcomes import outcomes
+from tests.support.outcomes import ETL_CONTROL_NODES, cached_from, outcomes
 from tests.support.pipelines import OPS_PIPELINE
 from tests.support.shared import session_dir, shared_by_workers
 from tests.support.slurm_cluster import SlurmUnavailable, cluster_of, ensure_installed, start_state, stop_state
@@ -144,6 +144,25 @@ def test_sample_runs_like_transpile_run(project, slurm, sample):
     assert any(name.startswith("etl-daily.train.xgb.fit-") for name in logs)
     assert not any("hold" in name for name in logs)  # the case not chosen never ran
     assert left_in_queue(run, slurm) == set()
+
+
+def test_jobs_hit_the_cache_entries_of_transpile_run(project, slurm):
+    """Entries `transpile run` wrote on the store settle every cached node of the SLURM run (no process,
+    same values); `--no-cache` on the script runs them all again."""
+    local = run_cli(
+        "run", "samples/etl.yaml", "--store", "store", "--run-id", "local", cwd=project, env={"DB_PASSWORD": SECRET}
+    )
+    assert local.returncode == 0, local.stderr
+    script = compile_script(project, "samples/etl.yaml")
+    for run_id, flags in (("s1", ()), ("s2", ("--no-cache",))):
+        done = submit(script, slurm, *flags, "--run-id", run_id, "--wait", cwd=project)
+        assert done.returncode == 0, done.stderr[-3000:]
+    hit, off = RunStore(project / "store", "s1"), RunStore(project / "store", "s2")
+    assert outcomes(hit) == outcomes(RunStore(project / "store", "local")) == outcomes(off)
+    sources = cached_from(hit)
+    assert {key for key, source in sources.items() if source is None} == ETL_CONTROL_NODES
+    assert set(sources.values()) == {"local", None}
+    assert set(cached_from(off).values()) == {None}
 
 
 def test_failure_runs_on_failure_and_stops_dependants(project, slurm):

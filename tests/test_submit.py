@@ -220,10 +220,36 @@ def test_unknown_run_parameter_creates_nothing(api, tmp_path):
     server = api(respond=None)
     result = submit(tmp_path, server, "--run", "-p", "nope=1", "-p", "date=2026-02-02")
     assert result.returncode == 2
-    assert "etl-daily: unknown parameter 'nope' (parameters: date, shards)" in result.stderr
+    assert "etl-daily: unknown parameter 'nope' (parameters: date, shards, transpile_cache)" in result.stderr
     assert server.requests == [] and server.objects == {}
     result = submit(tmp_path, server, "-p", "date=1")
     assert result.returncode == 2 and "-p sets a parameter of a run; add --run" in result.stderr
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode"), [(["--no-cache"], "off"), (["--refresh", "clean", "--refresh", "gate"], "refresh=clean,gate")]
+)
+def test_cache_flags_become_the_runs_cache_parameter(api, tmp_path, flags, mode):
+    server = api()
+    result = submit(tmp_path, server, "--run", *flags)
+    assert result.returncode == 0, result.stderr
+    run = next(r for r in server.requests if r.path.endswith("/workflows"))
+    assert run.body["spec"]["arguments"] == {"parameters": [{"name": "transpile_cache", "value": mode}]}
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--no-cache"], "--no-cache and --refresh set the cache mode of a run; add --run"),
+        (["--run", "--no-cache", "--refresh", "clean"], "--no-cache and --refresh do not go together"),
+        (["--run", "--refresh", "Not A Step"], "'Not A Step' is not a step id"),
+    ],
+)
+def test_bad_cache_flags_create_nothing(api, tmp_path, flags, message):
+    server = api(respond=None)
+    result = submit(tmp_path, server, *flags)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
     assert server.requests == []
 
 

@@ -169,19 +169,30 @@ def run(
     run_id: str | None = None,
     resume: str | None = None,
     progress: bool = False,
+    cache: bool = True,
+    refresh: str | list[str] | tuple[str, ...] = (),
 ) -> Run:
     """Run a pipeline on this machine as `transpile run` does and return its `Run` once it has ended.
 
     `pipeline`: a path (`.yaml`, `.py`, `file.py:attribute`) or a `Flow`. `parameters` override declared
     values (any JSON value). `store` defaults to $TRANSPILE_STORE, else `.transpile/store`; `parallelism`
     to the number of cores. `resume` reruns a failed run, reusing its parameters and successful nodes.
-    `progress` prints the runner's progress and summary to stderr. A failed run is returned, not raised:
+    `progress` prints the runner's progress and summary to stderr. `cache=False` runs every step and reads and
+    writes no step cache entry (`--no-cache`); `refresh` names steps to run even when an entry matches
+    (`--refresh`). A failed run is returned, not raised:
     call `run.raise_for_status()`. Raises `CompileError` for refused input (nothing ran).
     """
     if parallelism is not None and (
         isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1
     ):
         raise ValueError(f"parallelism must be a whole number of at least 1, got {parallelism!r}")
+    from transpile.plan.cache_mode import CacheMode, CacheModeError
+
+    try:
+        mode = CacheMode.of(bool(cache), [refresh] if isinstance(refresh, str) else list(refresh))
+    except CacheModeError as exc:
+        text = str(exc).replace("--no-cache", "cache=False").replace("--refresh", "refresh")
+        raise ValueError(text) from None
     root = _store(store)
     reference = _flow_file(pipeline, root) if _is_flow(pipeline) else os.fspath(pipeline)  # type: ignore[arg-type]
     request = {
@@ -191,6 +202,7 @@ def run(
         "parallelism": parallelism or os.cpu_count() or 2,
         "run_id": run_id,
         "resume": resume,
+        "cache": mode.text(),
         "sys_path": [entry or os.getcwd() for entry in sys.path],
     }
     with tempfile.TemporaryDirectory(prefix="transpile-run-") as scratch:

@@ -52,6 +52,7 @@ def _parameter_texts(pipeline: str, store: Path, values: dict[str, Any], resume:
 def execute(request: dict[str, Any]) -> dict[str, Any]:
     """Run the request; the result as JSON-ready data."""
     from transpile.errors import Diagnostic, TranspileError
+    from transpile.plan.cache_mode import CacheMode
     from transpile.plan.params import ParameterError
     from transpile.runtime.runs import check_store, start_run
 
@@ -71,6 +72,7 @@ def execute(request: dict[str, Any]) -> dict[str, Any]:
             run_id=None if request["resume"] else run_id,
             resume=request["resume"],
             out=sys.stderr,
+            cache=CacheMode.parse(request.get("cache")),
         )
         return {"run_id": run_id, "exit_code": code, "values": _values(pipeline, store, run_id)}
     except TranspileError as exc:

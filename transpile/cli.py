@@ -247,13 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_other_commands(sub: argparse._SubParsersAction) -> None:
-    """Commands whose modules register their own parsers (run, runs, execute-node, submit, diff)."""
+    """Commands whose modules register their own parsers (run, runs, cache, execute-node, submit, diff)."""
     from transpile import submit
     from transpile.review import diff
-    from transpile.runtime import command, runs
+    from transpile.runtime import cache_command, command, runs
 
     command.register(sub)
     runs.register(sub)
+    cache_command.register(sub)
     submit.register(sub)
     diff.register(sub)
 

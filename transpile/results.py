@@ -22,7 +22,7 @@ class NodeRun:
 
     key: str
     node: str
-    status: str  # succeeded | failed | skipped | reused | running | interrupted | unreadable
+    status: str  # succeeded | cached | failed | skipped | reused | running | interrupted | unreadable
     attempts: int
     inputs: dict[str, Any]
     returns: dict[str, Any]
@@ -33,10 +33,11 @@ class NodeRun:
     started: float | None = None
     items: int | None = None  # a map's item count
     case: str | None = None  # the case a switch chose
+    cache: dict[str, Any] | None = None  # a cached step's decision: hit or miss, its key, why
 
     @property
     def ok(self) -> bool:
-        return self.status == "succeeded"
+        return self.status in ("succeeded", "cached")
 
 
 class RunFailed(Exception):
@@ -67,13 +68,14 @@ def _node(store: Any, state: Any) -> NodeRun:
         attempts=len(attempts),
         inputs=dict((last.inputs if last is not None else None) or {}),
         returns=dict((result.returns if result is not None else last.returns if last is not None else None) or {}),
-        error=None if state.status == "succeeded" or last is None else last.error,
+        error=None if state.status in ("succeeded", "cached") or last is None else last.error,
         seconds=round(sum(float(a.duration or 0.0) for a in attempts), 3),
         stdout=stdout,
         stderr=stderr,
         started=attempts[0].started if attempts else None,
         items=result.count if result is not None else last.count if last is not None else None,
         case=result.case if result is not None else last.case if last is not None else None,
+        cache=last.cache if last is not None else None,
     )
 
 

@@ -13,3 +13,18 @@ def outcomes(run: RunStore) -> dict[str, dict]:
         if result is not None:
             found[key] = {k: v for k, v in result.to_json().items() if k != "attempt"}
     return found
+
+
+def cached_from(run: RunStore) -> dict[str, str | None]:
+    """Node key -> the run whose cache entry settled it (None: it ran), for every node with attempts."""
+    found = {}
+    for key in run.node_keys():
+        attempts = run.attempts(key)
+        if attempts:
+            last = attempts[-1]
+            found[key] = (last.cache or {}).get("run") if last.status == "cached" else None
+    return found
+
+
+# The etl sample's nodes that are not cached task steps: the map's fan-out and the switch's select.
+ETL_CONTROL_NODES = {"clean", "route"}

@@ -23,6 +23,7 @@ from transpile.backends.base import EmitOptions, Refusals
 from transpile.backends.pysource import comment_text, jinja_inert, py, render
 from transpile.ir.graph import ON_FAILURE, Path
 from transpile.ir.names import DottedNames, fit, short_hash, step_key
+from transpile.plan.cache_mode import CACHE_PARAMETER, cached_steps
 from transpile.plan.model import Plan, Step
 
 TASK_ID_LIMIT = 250
@@ -72,6 +73,7 @@ class _DagBuilder:
         self.signatures: dict[str, str] = {}
         self.task_id = DottedNames(TASK_ID_LIMIT)  # full task ids, group prefixes included
         self.control_fields: list[tuple[str, str]] | None = None
+        self.cached = bool(cached_steps(plan))  # whether the DAG has the cache mode's run parameter
 
     # -- ids and settings ---------------------------------------------------------------------------
     @staticmethod
@@ -290,6 +292,8 @@ class _DagBuilder:
             # params['x'], not params.x: a parameter called `items` or `keys` must not meet dict methods
             lookup = f"params[{name!r}]"
             env[f"TRANSPILE_PARAM_{name}"] = f"{{{{ {lookup} | param_text }}}}"
+        if self.cached:  # the run's cache mode, a DAG param (`airflow dags trigger -c '{"transpile_cache": "off"}'`)
+            env["TRANSPILE_CACHE"] = f"{{{{ params[{CACHE_PARAMETER!r}] | param_text }}}}"
         return env
 
     def working_dir(self) -> str:
@@ -331,7 +335,7 @@ class _DagBuilder:
             "settings": [(py(name), fields) for name, fields in self.settings.items()],
             "dag_id": py(plan.name),
             "description": py(plan.description),
-            "params": py(dict(plan.parameters)),
+            "params": py(dict(plan.parameters) | ({CACHE_PARAMETER: "on"} if self.cached else {})),
             "body": body,
             **schedule,
             "uses_secrets": any(name == "secrets" for fields in self.settings.values() for name, _ in fields),

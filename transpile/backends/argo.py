@@ -16,6 +16,7 @@ from transpile.backends.base import EmitOptions, Refusals
 from transpile.backends.yaml_writer import dump_all
 from transpile.ir.names import fit
 from transpile.plan import params
+from transpile.plan.cache_mode import CACHE_PARAMETER, cached_steps
 from transpile.plan.model import Plan
 
 NAME_LIMIT = 63
@@ -59,6 +60,8 @@ def _arguments(plan: Plan, refusals: Refusals) -> m.Arguments | None:
             refusals.unsupported("this parameter's value is not JSON (NaN or Infinity)", doc=("parameters", name))
             continue
         parameters.append(m.Parameter(name=name, value=text))
+    if cached_steps(plan):  # the run's cache mode: on, off, refresh=STEP,... (`argo submit -p transpile_cache=off`)
+        parameters.append(m.Parameter(name=CACHE_PARAMETER, value="on"))
     return m.Arguments(parameters=tuple(parameters)) if parameters else None
 
 

@@ -22,6 +22,7 @@ from transpile.backends.argo_models import to_data
 from transpile.backends.base import Refusals
 from transpile.ir.graph import ON_FAILURE
 from transpile.ir.names import fit, node_id, short_hash, step_key
+from transpile.plan.cache_mode import CACHE_PARAMETER, cached_steps
 from transpile.plan.model import Plan, Settings, Step
 
 NAME_LIMIT = 63
@@ -100,6 +101,7 @@ def settings_signature(image: str, settings: Settings) -> str:
     """The identity of a container template: its image and every other setting."""
     data = _plain(settings)
     data.pop("image", None)
+    data.pop("cache", None)  # read by the entrypoint from the plan: steps that only differ there share a template
     return json.dumps([image, data], sort_keys=True)
 
 
@@ -212,6 +214,8 @@ class TemplateBuilder:
             ]
             for name in self.plan.parameters:  # computed by Argo as base64: no templating pass can alter it
                 args += ["--param-b64", f"{name}={{{{=sprig.b64enc(workflow.parameters['{name}'])}}}}"]
+            if cached_steps(self.plan):
+                args += ["--cache-b64", f"{{{{=sprig.b64enc(workflow.parameters['{CACHE_PARAMETER}'])}}}}"]
             self._args = tuple(args)
         return self._args
 

@@ -31,6 +31,7 @@ from transpile.ir.cron import every_seconds
 from transpile.ir.graph import ON_FAILURE, Path, toposort
 from transpile.ir.names import DottedNames, short_hash, step_key
 from transpile.package_data import templates_dir
+from transpile.plan.cache_mode import CACHE_PARAMETER, cached_steps
 from transpile.plan.model import Plan, Pod, Settings, Step
 
 FLAVOURS = ("pod", "job")
@@ -179,6 +180,8 @@ class _FlowBuilder:
         safe = [n for n in parameters if safe_parameter(n)]
         unsafe = {n: v for n, v in parameters.items() if not safe_parameter(n)}
         parts = [f"{n}: Any = {py(parameters[n])}" for n in safe]
+        if cached_steps(self.plan):  # the run's cache mode: on, off, refresh=STEP,... (a flow parameter)
+            parts.append(f'{CACHE_PARAMETER}: str = "on"')
         collected = [f"{py(n)}: {n}" for n in safe]
         if unsafe or not parameters:
             parts.append("**params: Any")
@@ -221,6 +224,7 @@ class _FlowBuilder:
             "function": self.function_name(),
             "signature": signature,
             "params_dict": params_dict,
+            "cache_parameter": CACHE_PARAMETER if cached_steps(plan) else None,
         }
         return render("prefect_flow.py.j2", context)
 

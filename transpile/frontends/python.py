@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from transpile.results import Run
 
 SETTINGS: tuple[str, ...] = ("image", "retries", "timeout", "resources", "env", "secrets", "node_selector")
-SETTINGS += ("tolerations", "service_account", "pod", "catalog")
+SETTINGS += ("tolerations", "service_account", "pod", "catalog", "cache")
 
 
 _SDK_FILES = frozenset([__file__, sdk_checks.__file__])  # frames of the builder itself, never the user's line
@@ -187,6 +187,7 @@ class Steps:
         service_account: str | None = None,
         pod: Mapping[str, Any] | None = None,
         catalog: Mapping[str, str | Sequence[str]] | None = None,
+        cache: bool | Mapping[str, Any] | None = None,
         **unknown: Any,
     ) -> StepRef:
         """A step calling `module:function` (or the function itself) with arguments bound by name.
@@ -198,7 +199,7 @@ class Steps:
         body: dict[str, Any] = {"python": reference}
         settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
-        settings.update(service_account=service_account, pod=pod)
+        settings.update(service_account=service_account, pod=pod, cache=cache)
         return self._task(name, body, needs, returns, settings, unknown)
 
     def shell(
@@ -219,13 +220,14 @@ class Steps:
         service_account: str | None = None,
         pod: Mapping[str, Any] | None = None,
         catalog: Mapping[str, str | Sequence[str]] | None = None,
+        cache: bool | Mapping[str, Any] | None = None,
         **unknown: Any,
     ) -> StepRef:
         """A step running `command` with bash; values arrive as environment variables, and each name in
         `returns` is read from the file `$TRANSPILE_RETURNS/<name>`."""
         settings: dict[str, Any] = dict(image=image, retries=retries, timeout=timeout, resources=resources, env=env)
         settings.update(secrets=secrets, node_selector=node_selector, tolerations=tolerations, catalog=catalog)
-        settings.update(service_account=service_account, pod=pod)
+        settings.update(service_account=service_account, pod=pod, cache=cache)
         return self._task(name, {"shell": command}, needs, returns, settings, unknown)
 
     def stub(self, name: str, *, needs: Needs = None, **unknown: Any) -> StepRef:

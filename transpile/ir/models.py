@@ -15,7 +15,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    StrictBool,
+    Tag,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -196,6 +199,32 @@ class Toleration(_Model):
     toleration_seconds: Annotated[int, Field(le=rules.INT_MAX)] | None = None
 
 
+def check_key_file(pattern: str) -> str:
+    """A `cache.key_files` glob: relative to the run's working directory, never climbing out of it."""
+    if not pattern.strip() or pattern.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:[\\/]", pattern):
+        raise ValueError(f"key file pattern '{pattern}' must be a path relative to the working directory")
+    if ".." in re.split(r"[\\/]", pattern) or "\x00" in pattern:
+        raise ValueError(f"key file pattern '{pattern}' must stay inside the working directory (no '..', no NUL)")
+    return pattern
+
+
+class Cache(_Model):
+    """Caching of a task step's results across runs (`cache: true` is the short form)."""
+
+    max_age: Duration | None = Field(None, description="Entries older than this are not used (default: no limit).")
+    key_files: tuple[Annotated[str, AfterValidator(check_key_file)], ...] = Field(
+        (), description="Globs of more files whose contents are part of the key (relative to the working directory)."
+    )
+    key_env: tuple[EnvName, ...] = Field((), description="Environment variables whose values are part of the key.")
+
+
+CacheField = Annotated[
+    Annotated[Cache, Tag("settings")] | Annotated[StrictBool, Tag("switch")],
+    Discriminator(lambda value: "settings" if isinstance(value, (dict, Cache)) else "switch"),
+    Field(description="true: cache with no limit; false: never cache this step; or {max_age, key_files, key_env}."),
+]
+
+
 class Settings(_Model):
     """Settings of a task step; `defaults` holds the same fields for every task step."""
 
@@ -213,6 +242,7 @@ class Settings(_Model):
     pod: PodSection | None = Field(
         None, description="Kubernetes pod settings, written as Kubernetes writes them (camelCase)."
     )
+    cache: CacheField | None = Field(None, description="Reuse the step's results across runs (off by default).")
 
     @field_validator("env")
     @classmethod

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 INT_MAX = 2**31 - 1  # every count and duration fits the engines' 32-bit integer fields (Kubernetes, Argo)
+CACHE_PARAMETER = "transpile_cache"  # the engines' run parameter of the cache mode (no pipeline parameter's name)
 
 # Kubernetes resource.Quantity: a decimal number, then a binary (Ki..Ei), decimal (n, u, m, k, M..E) or
 # exponent (e3) suffix. Resources are never negative.

@@ -2,7 +2,8 @@
 
 Mappings merge key by key (env, node_selector, resources and its limits: the step wins per key); lists
 and scalars (image, retries, timeout, secrets, tolerations, service_account) are replaced wholesale by the
-step's own value. `pod` merges field by field (`transpile.ir.pod.merge`).
+step's own value. `pod` merges field by field (`transpile.ir.pod.merge`). `cache` in `defaults` does not reach
+`on_failure`'s steps: a cached alert would not alert (a step there may still set its own).
 """
 
 from __future__ import annotations
@@ -68,11 +69,13 @@ def rebuild_composite(step: Step, children: dict[Path, Step], path: Path) -> Ste
 def apply_defaults(pipeline: Pipeline) -> Pipeline:
     """A new pipeline in which every task step carries its effective settings."""
     base = pipeline.defaults
+    on_failure_base = base.model_copy(update={"cache": None})
     rebuilt: dict[Path, Step] = {}
     for located in reversed(list(walk(pipeline))):
         step = located.step
         if step.is_task:
-            rebuilt[located.path] = step.model_copy(update=merge_settings(base, step))
+            own_base = on_failure_base if located.path[0] == ON_FAILURE else base
+            rebuilt[located.path] = step.model_copy(update=merge_settings(own_base, step))
         else:
             rebuilt[located.path] = rebuild_composite(step, rebuilt, located.path)
     steps = {name: rebuilt[(name,)] for name in pipeline.steps}

@@ -14,7 +14,7 @@ from transpile.ir.envlimit import ENV_STRING_LIMIT, env_string_size, env_text, m
 from transpile.ir.graph import ON_FAILURE, Path, find_cycle, walk, walk_blocks
 from transpile.ir.models import SETTING_FIELDS, Pipeline, Step
 from transpile.ir.names import step_key
-from transpile.ir.rules import reserved_env_name
+from transpile.ir.rules import CACHE_PARAMETER, reserved_env_name
 from transpile.ir.scope import Index
 from transpile.ir.source import SourceMap, step_doc_path
 
@@ -292,6 +292,10 @@ def check(pipeline: Pipeline, source: SourceMap) -> tuple[Index, list[Diagnostic
     checker = _Checker(pipeline, source)
     for name in pipeline.parameters:
         checker.reserved(name, ("parameters", name), None, "parameter")
+        if name == CACHE_PARAMETER:
+            why = "the run parameter of the cache mode (--no-cache, --refresh) in the generated specs"
+            span = source.span(("parameters", name), key=True)
+            checker.problems.append(Diagnostic(f"the parameter name '{name}' is reserved: {why}", span))
     for block, steps in walk_blocks(pipeline):
         checker.check_block(block, steps)
     for located in walk(pipeline):

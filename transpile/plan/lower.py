@@ -74,7 +74,16 @@ def _settings(step: ir.Settings, image_fallback: str | None, deploy: DeployConfi
         else None,
         service_account=step.service_account,
         pod=plan_pod(ir_pod.merge(deploy.pod, step.pod), deploy.security),
+        cache=_cache(step.cache),
     )
+
+
+def _cache(cache: ir.Cache | bool | None) -> p.Cache | None:
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return p.Cache()
+    return p.Cache(cache.max_age, tuple(cache.key_files), tuple(cache.key_env))
 
 
 class _Lowering:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 
 TASK_KINDS = ("python", "shell", "stub")
 ROLES = ("task", "fan_out", "select")
@@ -94,6 +94,16 @@ class Pod:
 
 
 @dataclass(frozen=True)
+class Cache:
+    """A cached step: how old an entry may be (seconds; None: any age) and what else its key holds (globs of
+    files under the working directory, environment variable names). See transpile/runtime/cache_key.py."""
+
+    max_age: int | None = None
+    key_files: tuple[str, ...] = ()
+    key_env: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     """A task's resolved settings (and, with `image`, `resources`, `service_account` and `pod`, a control
     node's)."""
@@ -108,6 +118,7 @@ class Settings:
     tolerations: tuple[Toleration, ...] | None = None
     service_account: str | None = None  # None: the deploy config's
     pod: Pod | None = None
+    cache: Cache | None = None  # None: never cached
 
 
 @dataclass(frozen=True)

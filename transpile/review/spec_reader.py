@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from transpile.backends.argo import SECURITY_ANNOTATION
+from transpile.ir.rules import CACHE_PARAMETER
 from transpile.review.pod_facts import from_template, resources_extra
 from transpile.review.summary import (
     StepFacts,
@@ -257,5 +258,6 @@ def _pipeline_facts(main: dict, cron: dict | None, container: dict | None) -> di
         "security": annotations.get(SECURITY_ANNOTATION),
     }
     parameters = (spec.get("arguments") or {}).get("parameters") or []
-    facts |= {f"parameter {p['name']}": str(p.get("value", "")) for p in parameters}
+    # transpile_cache is the run's cache mode, not a pipeline parameter (no pipeline may declare that name)
+    facts |= {f"parameter {p['name']}": str(p.get("value", "")) for p in parameters if p["name"] != CACHE_PARAMETER}
     return clean(facts)

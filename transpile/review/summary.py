@@ -23,7 +23,7 @@ SPEC_STEP_FACTS = frozenset(
     ["image", "resources", "retries", "timeout", "secrets", "node selector", "tolerations", "cases"]
     + ["service account", *pod_facts.FIELDS]
 )
-PLAN_STEP_FACTS = SPEC_STEP_FACTS | {"env", "command", "returns", "catalog", "over", "as", "on"}
+PLAN_STEP_FACTS = SPEC_STEP_FACTS | {"env", "command", "returns", "catalog", "cache", "over", "as", "on"}
 # The order facts are reported in (a pipeline's `parameter NAME` facts come after `schedule`).
 ORDER = {
     name: i
@@ -42,6 +42,7 @@ ORDER = {
             *pod_facts.FIELDS,
             "returns",
             "catalog",
+            "cache",
             "over",
             "as",
             "on",
@@ -157,6 +158,12 @@ def _task_facts(step: p.Step) -> dict[str, str]:
     } | pod_facts.from_settings(settings)
     if step.catalog is not None:
         facts["catalog"] = f"get [{', '.join(step.catalog.get)}] put [{', '.join(step.catalog.put)}]"
+    cache = settings.cache
+    if cache is not None:
+        parts = [f"max_age {cache.max_age}s" if cache.max_age is not None else ""]
+        parts += [f"key_files [{', '.join(cache.key_files)}]" if cache.key_files else ""]
+        parts += [f"key_env [{', '.join(cache.key_env)}]" if cache.key_env else ""]
+        facts["cache"] = " ".join(p for p in parts if p) or "on"
     return clean(facts)
 
 

@@ -79,6 +79,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--force", action="store_true", help="run the step even if this node instance already has a published result"
     )
+    p.add_argument(
+        "--cache",
+        metavar="MODE",
+        help="the run's cache mode: on (default), off, refresh=STEP[,STEP...] (default: $TRANSPILE_CACHE)",
+    )
+    p.add_argument("--cache-b64", metavar="BASE64", help="the cache mode as base64 of its text (Argo pods)")
     p.set_defaults(func=run)
 
 
@@ -106,6 +112,15 @@ def run(args: argparse.Namespace) -> int:
     parameters = {name[len(PARAM_ENV) :]: value for name, value in os.environ.items() if name.startswith(PARAM_ENV)}
     parameters.update(dict(args.param_b64))
     parameters.update(dict(args.param))
+    cache = args.cache if args.cache is not None else os.environ.get("TRANSPILE_CACHE")
+    if args.cache_b64 is not None:
+        from transpile.plan.params import ParameterError, from_base64
+
+        try:
+            cache = from_base64(args.cache_b64)
+        except ParameterError as exc:
+            print(f"transpile execute-node: --cache-b64: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     request = NodeRequest(
         pipeline=args.pipeline,
         store=args.store,
@@ -119,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         print_control=args.print_control,
         echo=not args.no_echo,
         force=args.force,
+        cache=cache,
     )
     from transpile.runtime.store import apply_umask
 
@@ -147,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         where = args.store / "runs" / run_id / "nodes" / outcome.key
         where = where / f"attempt.{outcome.attempt}" if outcome.attempt else where
         print(f"step '{args.node}' failed: {outcome.error}\n  logs: {where}", file=sys.stderr)
+    elif outcome.status == "cached":
+        print(f"node '{outcome.key}' was not run: its result comes from the step cache", file=sys.stderr)
     elif outcome.status == "reused":
         print(
             f"node '{outcome.key}' already succeeded in this run: its result is reused (--force runs it again)",

@@ -4,8 +4,8 @@ A `NodeInstance` claims an attempt (an exclusive attempt directory), writes its 
 completes it from an `AttemptReport` (recording how it ended, publishing the result once). A control node
 (a map's fan-out, a switch's select) runs inline through the same recorder; a task's body runs in an
 attempt process a supervisor launches (supervisor.py) between `launched` and `complete`. `before_launch`
-settles an instance that needs no process at all (a node in a switch case that was not chosen): the place
-where a node can be completed from what the store already holds.
+settles an instance that needs no process at all (a node in a switch case that was not chosen, a cached
+step whose entry matches: cache_step.py): the place where a node is completed from what the store holds.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transpile.ir.graph import ON_FAILURE
 from transpile.ir.names import node_id, step_key
@@ -26,6 +26,10 @@ from transpile.runtime.records import AttemptRecord, CorruptRecord, NodeResult, 
 from transpile.runtime.store import HOST, RunStore, StoreFault, now
 from transpile.runtime.supervisor import AttemptProcess, AttemptReport
 from transpile.runtime.values import NotAvailable, ValueReader
+
+if TYPE_CHECKING:
+    from transpile.plan.cache_mode import CacheMode
+    from transpile.runtime.cache_key import Probe
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -41,7 +45,7 @@ class NodeOutcome:
 
     key: str
     attempt: int
-    status: str  # succeeded, failed, interrupted, skipped, reused
+    status: str  # succeeded, failed, interrupted, skipped, reused, cached
     error: str | None = None
     control: Any = None
     exit_code: int = EXIT_OK
@@ -50,12 +54,13 @@ class NodeOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("succeeded", "skipped", "reused")
+        return self.status in ("succeeded", "skipped", "reused", "cached")
 
 
 class RunContext:
     """What every node instance of one run shares: the plan, the store, the parameters and who runs them
-    (`runner`: the local runner holding the lease, recorded in each attempt; None for `execute-node`)."""
+    (`runner`: the local runner holding the lease, recorded in each attempt; None for `execute-node`) and
+    the run's cache mode (None: on)."""
 
     def __init__(
         self,
@@ -65,9 +70,11 @@ class RunContext:
         pipeline_ref: str,
         runner: str | None = None,
         echo: bool = False,
+        cache_mode: CacheMode | None = None,
     ):
         self.loaded, self.run, self.parameters = loaded, run, parameters
         self.pipeline_ref, self.runner, self.echo = pipeline_ref, runner, echo
+        self.cache_mode = cache_mode
         self.reader = ValueReader(loaded.index, run, parameters)
         self.import_paths = [os.getcwd(), os.path.dirname(os.path.abspath(pipeline_ref))]
 
@@ -93,6 +100,9 @@ class NodeInstance:
         self.node = node_id(path)
         self.key = ctx.reader.instance_key(path, indices)
         self._claimed: tuple[int, Path] | None = None  # the attempt claimed last, and its directory
+        self.cache_probe: Probe | None = None  # a cached step's key, once computed (cache_step.py)
+        self.cache_note: dict[str, Any] | None = None  # why it runs: recorded in its attempt's `cache`
+        self.cache_replace = False  # its new entry replaces the one found (refresh, corrupt, expired)
 
     # -- without a process ----------------------------------------------------------------------------
     def published(self) -> NodeResult | None:
@@ -102,6 +112,11 @@ class NodeInstance:
         """Settle the instance without a process when the store already says how; None: it has to run."""
         skipped_by = self.unchosen_case()
         if skipped_by is None:
+            settings = self.step.settings
+            if self.step.is_task and settings is not None and settings.cache is not None:
+                from transpile.runtime.cache_step import consult
+
+                return consult(self)
             return None
         record = self.claim()
         record.close("skipped", record.started or now())
@@ -160,6 +175,7 @@ class NodeInstance:
             pid=os.getpid(),
             runner=self.ctx.runner,
             logs={"stdout": f"{attempt_dir.name}/stdout.log", "stderr": f"{attempt_dir.name}/stderr.log"},
+            cache=self.cache_note,
         )
 
     def launched(self, record: AttemptRecord, process: AttemptProcess | None = None) -> None:
@@ -219,6 +235,10 @@ class NodeInstance:
                 if not self.run.publish_result(self.key, result):
                     record.note = "an earlier attempt had already published this node's result"
                 record.returns, record.count, record.case = report.returns, result.count, result.case
+                if self.cache_probe is not None:
+                    from transpile.runtime.cache_step import remember
+
+                    remember(self, record, report)
             except StoreFault as fault:
                 report = AttemptReport(error=fault.reason, store_fault=True)
         status = "succeeded" if report.ok else "interrupted" if report.interrupted else "failed"

@@ -91,6 +91,7 @@ class LocalRunner:
         lease: Lease,
         resume: bool = False,
         out: TextIO = sys.stderr,
+        cache_mode: Any = None,
     ):
         self.loaded = loaded
         self.pipeline_ref = pipeline_ref
@@ -99,7 +100,7 @@ class LocalRunner:
         self.runstore = RunStore(run.root, run.run_id, durable=False)  # see RunStore: no fsync locally
         self.run_id = run.run_id
         self.values = values
-        self.ctx = RunContext(loaded, self.runstore, values, pipeline_ref, runner=lease.holder)
+        self.ctx = RunContext(loaded, self.runstore, values, pipeline_ref, runner=lease.holder, cache_mode=cache_mode)
         self.reader = self.ctx.reader
         self.parallelism = max(1, parallelism)
         self.lease = lease
@@ -314,8 +315,9 @@ class LocalRunner:
             waits = [t for t in (self.supervisor.next_deadline(),) if t is not None]
             waits += [t for t, _, _ in self.retry_heap[:1]]
             timeout = min(max(0.0, min(waits) - moment) if waits else 0.5, 0.5)
-            if not self.active and self.retry_heap and not self.ready:
-                time.sleep(timeout)
+            if not self.active and not self.ready:  # nothing runs (the last nodes may have come from the cache)
+                if self.retry_heap:
+                    time.sleep(timeout)
                 continue
             for process in self.supervisor.events(timeout):
                 self.complete(process)
@@ -404,7 +406,7 @@ class LocalRunner:
         if not final and moment - self._last_progress < (0.2 if self._tty else 5.0):
             return
         self._last_progress = moment
-        done = sum(s.succeeded + s.reused for s in self.stats.values())
+        done = sum(s.succeeded + s.reused + s.cached for s in self.stats.values())
         failed = sum(s.failed for s in self.stats.values())
         running, queued = len(self.active), len(self.ready)
         line = f"[{self.run_id}] nodes done {done}, running {running}, queued {queued}, failed {failed}"

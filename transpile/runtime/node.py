@@ -53,6 +53,7 @@ class NodeRequest:
     print_control: bool = False
     echo: bool = True
     force: bool = False  # run the step even when the instance's result is already published
+    cache: str | None = None  # the run's cache mode: on (None), off, refresh=ID,... (plan/cache_mode.py)
 
 
 def _json(value: Any) -> str:
@@ -128,9 +129,30 @@ def prepare(request: NodeRequest, loaded: Loaded | None = None) -> NodeInstance:
     except ParameterError as exc:
         raise NodeError(str(exc)) from None
     run = RunStore(Path(request.store).absolute(), request.run_id)
-    instance = RunContext(loaded, run, parameters, request.pipeline, echo=request.echo).instance(path, request.indices)
+    mode = _cache_mode(request, loaded)
+    ctx = RunContext(loaded, run, parameters, request.pipeline, echo=request.echo, cache_mode=mode)
+    instance = ctx.instance(path, request.indices)
     _check_indices(instance)
     return instance
+
+
+def _cache_mode(request: NodeRequest, loaded: Loaded) -> Any:
+    """The run's cache mode (None: on, the default); NodeError for a mode that is not one, or a step to
+    refresh that the pipeline does not cache. `--force` refreshes the instance's entry."""
+    if not request.cache and not request.force:
+        return None
+    from dataclasses import replace
+
+    from transpile.plan.cache_mode import CacheMode, CacheModeError, refresh_problems
+
+    try:
+        mode = CacheMode.parse(request.cache)
+    except CacheModeError as exc:
+        raise NodeError(str(exc)) from None
+    problems = refresh_problems(mode, loaded.plan)
+    if problems:
+        raise NodeError("; ".join(message for message, _ in problems))
+    return replace(mode, refresh_all=True) if request.force and mode.enabled else mode
 
 
 def _run_task(instance: NodeInstance) -> NodeOutcome:

@@ -9,6 +9,7 @@ compiler. A node runs as a process in the flow's pod (flavour `pod`), or as its 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import uuid
@@ -47,6 +48,7 @@ class FlowSpec:
     working_dir: str | None
     settings: dict[str, dict[str, Any]]
     job: JobSpec | None = None
+    cache: str | None = None  # the run's cache mode (the flow parameter transpile_cache), set per run
 
 
 def node_argv(spec: FlowSpec, node: str, indices: str, run_id: str, params: dict, control: bool) -> list[str]:
@@ -55,6 +57,8 @@ def node_argv(spec: FlowSpec, node: str, indices: str, run_id: str, params: dict
     argv += ["--run-id", run_id, "--node", node, "--indices", indices]
     for name, value in params.items():
         argv += ["-p", f"{name}={encode(value)}"]
+    if spec.cache is not None:
+        argv += ["--cache", spec.cache]
     return argv + (["--print-control"] if control else [])
 
 
@@ -226,8 +230,12 @@ def run_flow(
     params: dict,
     pipeline: Callable[[Run], None],
     on_failure: Callable[[Run], None] | None = None,
+    cache: str | None = None,
 ) -> None:
-    """A flow run's body: the pipeline's nodes, every one checked; on failure, `on_failure` then re-raise."""
+    """A flow run's body: the pipeline's nodes, every one checked; on failure, `on_failure` then re-raise.
+    `cache`: the run's cache mode, passed to every node."""
+    if cache is not None:
+        spec = dataclasses.replace(spec, cache=str(cache))
     run = Run(spec, str(flow_run.get_id() or uuid.uuid4()), params)
     try:
         pipeline(run)

@@ -1,8 +1,9 @@
 """The run store's records, typed: the one definition of every JSON file the runtime reads or writes.
 
 `RunRecord` is run.json, `RunStatus` status.json (written by `transpile run`, and by the SLURM script's
-finalizer in the same shape), `AttemptRecord` an attempt's record.json, `NodeResult` a node's result.json
-and `LeaseRecord` a runner's lease-<n>.json. Each turns into the on-disk JSON and back (`to_json`,
+finalizer in the same shape), `AttemptRecord` an attempt's record.json, `NodeResult` a node's result.json,
+`LeaseRecord` a runner's lease-<n>.json, `CacheEntry` and `CachePointer` the step cache's entry.json and
+latest pointers (see cache_store.py). Each turns into the on-disk JSON and back (`to_json`,
 `from_json`): unset fields are left out, keys this version does not know are kept and written back, and a
 file that is not JSON or holds a value of the wrong type raises `CorruptRecord`, naming the file and what
 is wrong. No other module reads or writes these files as dicts.
@@ -235,6 +236,7 @@ class AttemptRecord(Record):
     timed_out: bool | None = None
     error: str | None = None
     note: str | None = None
+    cache: dict[str, Any] | None = None  # the cache's decision: hit, miss, refresh or off, its key and why
     extra: JSON_OBJECT = field(default_factory=dict) if TYPE_CHECKING else None  # type: ignore[assignment]
 
     def close(self, status: str, ended: float, error: str | None = None) -> None:
@@ -283,3 +285,35 @@ class LeaseRecord(Record):
         if not self.released:
             data.pop("released")
         return data
+
+
+@record
+class CacheEntry(Record):
+    """entry.json of a step cache entry: the key and the document it is the digest of, where the result came
+    from (run, node instance, attempt, pipeline), when, the returns, and each file (catalog path -> sha256
+    and size) kept beside it under files/."""
+
+    key: str
+    document: dict[str, Any]
+    returns: dict[str, Any]
+    files: dict[str, Any]
+    created: float
+    run_id: str | None = None
+    node_key: str | None = None
+    attempt: int | None = None
+    pipeline: str | None = None
+    code_file: str | None = None
+    transpile: str | None = None
+    extra: JSON_OBJECT = field(default_factory=dict) if TYPE_CHECKING else None  # type: ignore[assignment]
+
+
+@record
+class CachePointer(Record):
+    """cache/latest/<id>.json: the newest entry written for one node instance of one pipeline (what a miss
+    is explained against)."""
+
+    key: str
+    pipeline: str
+    node_key: str
+    created: float | None = None
+    extra: JSON_OBJECT = field(default_factory=dict) if TYPE_CHECKING else None  # type: ignore[assignment]

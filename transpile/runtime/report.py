@@ -74,8 +74,15 @@ def _detail(run: RunStore, node: NodeState) -> str:
         detail = f"items {last.count}"
     if last.case is not None:
         detail = f"case {last.case!r}"
-    if last.note and not detail:
+    cache = last.cache or {}
+    if node.status == "cached":
+        detail = f"{detail}  (cached from run {cache.get('run')}, {cache.get('node')})".strip()
+    elif last.note and not detail:
         detail = last.note
+    if cache and cache.get("decision") != "hit":
+        from transpile.runtime.cache_step import explain
+
+        detail = f"{detail}  (cache {explain(last)})".strip()
     if node.status in ("failed", "interrupted"):
         error = last.error or "its process is gone"
         detail = f"error: {error}  (logs: {log_paths(run, node.key, last)[1]})"
@@ -150,7 +157,8 @@ def _node_json(run: RunStore, node: NodeState) -> dict[str, object]:
         "returns": returns or {},
         "items": last.count if last else None,
         "case": last.case if last else None,
-        "error": None if node.status == "succeeded" or last is None else last.error,
+        "error": None if node.status in ("succeeded", "cached") or last is None else last.error,
+        "cache": last.cache if last is not None else None,
         "stdout": str(stdout) if stdout else None,
         "stderr": str(stderr) if stderr else None,
     }

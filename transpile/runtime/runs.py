@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 DEFAULT_STORE = ".transpile/store"
 
@@ -52,6 +52,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resume", metavar="RUN_ID", help="continue a failed run, reusing the nodes that succeeded")
     p.add_argument("--run-id", help="name the run (default: <pipeline>-<time>-<random>)")
+    p.add_argument("--no-cache", action="store_true", help="run every step: read and write no step cache entry")
+    p.add_argument(
+        "--refresh",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="run this cached step (a composite: every step under it) even when an entry matches; repeatable",
+    )
+    p.add_argument("--explain-cache", action="store_true", help="say for each cached step why it hit or missed")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("runs", help="list runs or show one (from the run store)")
@@ -104,6 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         parallelism=args.parallelism,
         run_id=args.run_id,
         resume=args.resume,
+        cache=cache_mode(not args.no_cache, args.refresh),
+        explain_cache=args.explain_cache,
     )
     if sys.argv[1:2] == ["run"]:  # this process is `transpile run`: skip the interpreter's teardown
         sys.stdout.flush()
@@ -121,10 +132,13 @@ def start_run(
     run_id: str | None = None,
     resume: str | None = None,
     out: TextIO = sys.stderr,
+    cache: Any = None,
+    explain_cache: bool = False,
 ) -> tuple[str, int]:
     """Run (or resume) a pipeline locally to its end: (run id, exit code 0 succeeded, 1 failed, 130 stopped).
     Raises TranspileError for bad input. The one entry point of `transpile run` and of the Python API's
-    `transpile.run`; it leaves no signal handler or lock behind."""
+    `transpile.run`; it leaves no signal handler or lock behind. `cache`: the run's CacheMode (None: on);
+    `explain_cache` prints each cached step's hit or miss, and why, after the summary."""
     from transpile.errors import Diagnostic, TranspileError
     from transpile.plan.notes import kubernetes_only
     from transpile.plan.params import check_given
@@ -147,6 +161,12 @@ def start_run(
     except ValueError as exc:
         raise refuse(str(exc)) from None
     loaded = load_pipeline(pipeline, store)
+    if cache is not None:
+        from transpile.plan.cache_mode import refresh_problems
+
+        found = refresh_problems(cache, loaded.plan)
+        if found:
+            raise TranspileError([Diagnostic(message, hint=hint) for message, hint in found])
     note = kubernetes_only(loaded.plan)
     if note:
         print(note, file=out)
@@ -198,12 +218,33 @@ def start_run(
                 recover(run, lease.holder)
             except StoreFault as fault:
                 raise refuse(f"cannot resume {resume}: {fault.reason}") from None
-        runner = LocalRunner(loaded, pipeline, run, values, parallelism, lease, resume=bool(resume), out=out)
+        runner = LocalRunner(
+            loaded, pipeline, run, values, parallelism, lease, resume=bool(resume), out=out, cache_mode=cache
+        )
         code = runner.run()
+        if explain_cache:
+            from transpile.runtime.cache_step import explain_run
+
+            out.write("\n".join(explain_run(run)) + "\n")
+            out.flush()
         clean_workdirs(run.run_id)  # again: a killed runner's last spares may have outlived the first pass
         return run.run_id, code
     finally:
         lease.release()
+
+
+def cache_mode(enabled: bool, refresh: list[str]) -> Any:
+    """The CacheMode of `--no-cache` and `--refresh STEP...` (None: the default, on); TranspileError when
+    they contradict each other or a step is not written as a step id."""
+    if enabled and not refresh:
+        return None
+    from transpile.errors import Diagnostic, TranspileError
+    from transpile.plan.cache_mode import CacheMode, CacheModeError
+
+    try:
+        return CacheMode.of(enabled, refresh)
+    except CacheModeError as exc:
+        raise TranspileError([Diagnostic(str(exc))]) from None
 
 
 def _finished(run, plan) -> bool:  # noqa: ANN001 - a RunStore and a Plan

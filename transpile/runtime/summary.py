@@ -1,8 +1,9 @@
 """The end-of-run table of `transpile run`: per step, how its instances ended, honestly.
 
 A step's status is the worst of its instances: `failed` (or `timed out` when its last failure was a
-timeout), `interrupted`, then `succeeded`; retries show in the attempts column and in the status
-(`succeeded after retry`). Steps that never started (after a failure, in a case not chosen) are listed.
+timeout), `interrupted`, then `succeeded` (`cached` when every instance came from the step cache); retries
+show in the attempts column and in the status (`succeeded after retry`). Steps that never started (after a
+failure, in a case not chosen) are listed.
 """
 
 from __future__ import annotations
@@ -68,12 +69,14 @@ class StepStats:
     interrupted: int = 0
     skipped: int = 0
     reused: int = 0
+    cached: int = 0
     retried: int = 0
     attempts: int = 0
     seconds: float = 0.0
 
     def add(self, what: str, seconds: float = 0.0, timed_out: bool = False) -> None:
-        """Count one attempt (`retry`, `succeeded`, `failed`, `interrupted`, `skipped`) or a `reused` node."""
+        """Count one attempt (`retry`, `succeeded`, `failed`, `interrupted`, `skipped`, `cached`: settled from
+        the step cache, no process) or a `reused` node."""
         self.seconds += seconds
         if what != "reused":
             self.attempts += 1
@@ -97,9 +100,11 @@ class StepStats:
             return "succeeded after retry"
         if self.reused and not self.succeeded:
             return "reused"
+        if self.cached and not self.succeeded:
+            return "cached"
         if self.skipped and not self.succeeded:
             return "skipped"
-        return "succeeded"
+        return f"succeeded ({self.cached} cached)" if self.cached else "succeeded"
 
 
 _ORDER = {"failed": 0, "timed out": 0, "interrupted": 1, "not started": 3}

@@ -4,8 +4,8 @@ recovery of a dead runner's attempts.
 
 - An attempt left `running` by a process of this host that no longer exists reads `interrupted` (a store
   that could not be written any more, a killed runner): nothing dead ever shows as running.
-- A node instance with a published result succeeded, whatever its records say; otherwise its last
-  attempt's status is the node's.
+- A node instance with a published result succeeded (`cached` when the attempt that published it came
+  from the step cache), whatever its records say; otherwise its last attempt's status is the node's.
 - The run's state: what its runner recorded in status.json (`running` only while its lease's holder
   lives); for a run driven by an engine's pods (no runner), `running`, `interrupted` or `failed` from the
   nodes' last attempts, `pending` when nothing ran and `unknown` when nothing failed (the engine knows
@@ -55,7 +55,8 @@ class NodeState:
     @property
     def status(self) -> str:
         if self.result is not None:
-            return "succeeded"
+            published = next((a for a in self.attempts if a.attempt == self.result.attempt), None)
+            return "cached" if published is not None and published.status == "cached" else "succeeded"
         if self.last_unreadable or (self.last is None and self.problems):
             return "unreadable"
         return attempt_status(self.last) if self.last is not None else "pending"

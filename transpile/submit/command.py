@@ -88,6 +88,27 @@ def run_parameters(pairs: list[str], main: dict[str, Any] | None, run: bool) -> 
     return parameters
 
 
+def cache_parameter(args: Any, main: dict[str, Any] | None, report: Report) -> dict[str, str]:
+    """`--no-cache` and `--refresh STEP` as the run parameter `transpile_cache` (a spec has it when the
+    pipeline caches a step; without it `--no-cache` changes nothing and `--refresh` is refused)."""
+    if not args.no_cache and not args.refresh:
+        return {}
+    from transpile.plan.cache_mode import CACHE_PARAMETER, CacheMode, CacheModeError
+
+    if not args.run:
+        raise fail("--no-cache and --refresh set the cache mode of a run; add --run")
+    try:
+        mode = CacheMode.of(not args.no_cache, args.refresh)
+    except CacheModeError as exc:
+        raise fail(str(exc)) from None
+    if main is not None and CACHE_PARAMETER not in parameter_kinds(main):
+        if mode.refresh:
+            raise fail(f"--refresh: {main['metadata']['name']} caches no step (it has no {CACHE_PARAMETER} parameter)")
+        report.line(f"note: {main['metadata']['name']} caches no step: --no-cache changes nothing")
+        return {}
+    return {CACHE_PARAMETER: mode.text()}
+
+
 class Report:
     """What submit prints: progress lines (text), nothing but the workflow name (quiet), or one JSON object."""
 
@@ -125,6 +146,7 @@ def submit(args: Any) -> int:
     parameters: dict[str, str] = {}
     try:
         parameters = run_parameters(args.param, main, args.run)
+        parameters.update(cache_parameter(args, main, report))
     except TranspileError as exc:
         problems += exc.diagnostics
     spec_namespaces = sorted({o["metadata"]["namespace"] for o in objects if o["metadata"].get("namespace")})
@@ -225,6 +247,10 @@ def add_arguments(p: Any, func: Callable[[Any], int]) -> None:
     p.add_argument("-c", "--config", metavar="DEPLOY.yaml", help="deploy settings, when compiling a pipeline")
     p.add_argument("--run", action="store_true", help="also start a Workflow from the WorkflowTemplate")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="parameter of that run")
+    p.add_argument("--no-cache", action="store_true", help="that run reads and writes no step cache entry")
+    p.add_argument(
+        "--refresh", action="append", default=[], metavar="STEP", help="that run runs this cached step again"
+    )
     p.add_argument(
         "--dry-run",
         choices=("server", "client"),
