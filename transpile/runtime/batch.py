@@ -35,14 +35,14 @@ Indices = tuple[int, ...]
 
 def settle(instance: NodeInstance, force: bool) -> NodeOutcome | None:
     """Settle an instance from the store when it can be (reused, skipped); None: it has to run. An attempt
-    an earlier pod left `running` is closed first."""
+    an earlier pod left `running` is closed first, even when its result was published before the pod died."""
+    if instance.run.attempt_numbers(instance.key):  # run before: close what a dead pod left (its attempt may
+        from transpile.runtime.recovery import close_previous  # have published its result as the pod died)
+
+        close_previous(instance.run, instance.key)
     result = None if force else instance.published()
     if result is not None:
         return instance.reuse(result)
-    if instance.run.attempt_numbers(instance.key):  # run before: close what a dead pod left
-        from transpile.runtime.recovery import close_previous
-
-        close_previous(instance.run, instance.key)
     return instance.before_launch()
 
 
