@@ -313,3 +313,27 @@ def test_slurm_runs_1100_and_5000_items_batched_and_reads_max_array_size(tmp_pat
     assert sums(run) == expected()
     assert len(assert_every_item_recorded(run)) == 11 + 10
     assert outcomes(run)["sa"] == {"returns": {"sum_a": expected()["sa"]}}
+
+
+def test_check_and_compile_say_how_each_map_is_split(tmp_path):
+    pipeline = {
+        "name": "told",
+        "defaults": {"image": "img"},
+        "parameters": {"xs": list(range(2500))},
+        "steps": {
+            "m": {"map": {"over": "xs", "as": "x", "steps": {"s": {"python": "wide:double", "returns": ["v"]}}}},
+            "n": {"map": {"over": "xs", "as": "y", "batch": 7, "steps": {"t": {"shell": "true"}}}},
+        },
+    }
+    (tmp_path / "told.yaml").write_text(yaml.safe_dump(pipeline))
+    said = {}
+    for target in ("slurm", "airflow", "argo", "prefect"):
+        done = run_cli("check", "told.yaml", "-t", target, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        said[target] = done.stderr
+    assert "map 'm' on slurm: 2,500 items: 834 instances of 3 items" in said["slurm"]  # MaxArraySize 1001
+    assert "map 'm' on airflow: 2,500 items: 834 instances of 3 items" in said["airflow"]  # max_map_length 1024
+    assert "map 'm' on argo: 2,500 items: 500 instances of 5 items" in said["argo"]
+    assert "map 'n' on prefect: 2,500 items: 358 instances of 7 items" in said["prefect"]
+    compiled = run_cli("compile", "told.yaml", "-t", "argo", "-o", "out/", cwd=tmp_path)
+    assert "map 'n' on argo: 2,500 items: 358 instances of 7 items" in compiled.stderr

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from transpile.plan.model import Step
+    from transpile.plan.model import Plan, Step
 
 # Each engine's limit on one map's instances, by default (the deploy config sets Argo's and Prefect's; the
 # running Airflow and SLURM report theirs: these are their defaults, for what `check` and `compile` say).
@@ -96,3 +96,40 @@ class Split:
         if self.limit is None:
             return "one item per instance"
         return f"one item per instance up to {self.limit:,} instances, then ceil(n / {self.limit:,}) per instance"
+
+
+def target_limit(plan: Plan, target: str, step: Step) -> tuple[int | None, str]:
+    """The limit on a top-level map's instances on `target`, and where it comes from (in words)."""
+    deploy = plan.deploy
+    if target == "argo":
+        per_item = pods_per_item(step)
+        limit = share_limit(deploy.max_pods_per_map, per_item)
+        return limit, f"argo.max_pods_per_map {deploy.max_pods_per_map:,} / {per_item} pod(s) per item"
+    if target == "airflow":
+        return AIRFLOW_MAX_MAP_LENGTH, "[core] max_map_length, as the running Airflow reports it (default)"
+    if target == "prefect":
+        return deploy.max_tasks_per_map, "prefect.max_tasks_per_map"
+    if target == "slurm":
+        return SLURM_MAX_ARRAY_SIZE, "MaxArraySize, as `scontrol show config` reports it (default)"
+    return None, "no batching"
+
+
+def report(plan: Plan, target: str) -> list[str]:
+    """How each map of the plan is split on `target`, one line each (`transpile check -t`, `compile`)."""
+    lines: list[str] = []
+    returned = {name for step in plan.task_steps() for name in step.returns}  # an upstream return wins
+
+    def walk(steps: dict[str, Step], nested: bool) -> None:
+        for step in steps.values():
+            if step.map is not None:
+                limit, source = target_limit(plan, target, step)
+                default = None if step.map.over in returned else plan.parameters.get(step.map.over)
+                items = len(default) if isinstance(default, list) else None
+                split = Split(items, limit, step.map.batch).describe()
+                shared = " (shared with the other instances of its enclosing map)" if nested else ""
+                lines.append(f"map '{step.id}' on {target}: {split}{shared}; limit: {source}")
+            for _, inner in step.blocks():
+                walk(inner, nested or step.map is not None)
+
+    walk(plan.steps, False)
+    return lines
