@@ -83,9 +83,8 @@ def batch_cost(work: Path, batch: int) -> None:
         cpus[size], walls[size] = cpu, wall
     per_cpu = (cpus[batch] - cpus[1]) / (batch - 1) * 1000
     per_wall = (walls[batch] - walls[1]) / (batch - 1) * 1000
-    print(
-        f"one batch of {batch:,} items: wall {walls[batch]:.2f} s, CPU {cpus[batch]:.2f} s; of 1 item: CPU {cpus[1]:.2f} s"
-    )
+    print(f"one batch of {batch:,} items: wall {walls[batch]:.2f} s, CPU {cpus[batch]:.2f} s", end="")
+    print(f"; of 1 item: CPU {cpus[1]:.2f} s")
     print(f"per no-op item inside a batch: CPU {per_cpu:.2f} ms, wall {per_wall:.2f} ms")
 
 
@@ -104,9 +103,9 @@ def argo_replay(work: Path, items: int) -> None:
     assert replay.run(), "the replayed workflow failed"
     pods = len(replay.status.pod_ids)
     size = replay.status.size()
-    print(f"argo replay, {items:,} items: {pods} pod nodes (limit per map {batching.ARGO_MAX_PODS_PER_MAP}), "
-          f"{len(replay.status.nodes)} nodes, Workflow object {size:,} bytes "
-          f"({size / len(replay.status.nodes):.0f} per node), replayed in {time.perf_counter() - start:.0f} s")  # fmt: skip
+    nodes, took = len(replay.status.nodes), time.perf_counter() - start
+    print(f"argo replay, {items:,} items: {pods} pod nodes (limit per map {batching.ARGO_MAX_PODS_PER_MAP}), ", end="")
+    print(f"{nodes} nodes, Workflow object {size:,} bytes ({size / nodes:.0f} per node), replayed in {took:.0f} s")
 
 
 def main() -> None:
