@@ -337,3 +337,18 @@ def test_check_and_compile_say_how_each_map_is_split(tmp_path):
     assert "map 'n' on prefect: 2,500 items: 358 instances of 7 items" in said["prefect"]
     compiled = run_cli("compile", "told.yaml", "-t", "argo", "-o", "out/", cwd=tmp_path)
     assert "map 'n' on argo: 2,500 items: 358 instances of 7 items" in compiled.stderr
+
+
+def test_graph_runs_show_and_the_api_name_batches(tmp_path):
+    project = project_with(tmp_path / "p", small=30, large=40, small_batch=None, large_batch=16)
+    graph = run_cli("graph", "wide.yaml", cwd=project)
+    assert "b: map over ys as item, 16 items per instance" in graph.stdout
+    for name in ("xs", "ys", "a", "b"):
+        assert node(project, "--node", name).returncode == 0
+    assert node(project, "--node", "b/double", "--indices", "16~31").returncode == 0
+    shown = run_cli("runs", "show", "r", "--store", "store", cwd=project)
+    assert "batch 16~31; db=32" in shown.stdout, shown.stdout
+    from transpile.api import load_run
+
+    by_key = load_run("r", project / "store").nodes
+    assert by_key["b@16/double"].batch == "16~31" and by_key["b@16/double"].returns == {"db": 32}

@@ -33,6 +33,7 @@ class NodeRun:
     started: float | None = None
     items: int | None = None  # a map's item count
     case: str | None = None  # the case a switch chose
+    batch: str | None = None  # the batch (instance descriptor, `0~99`) whose pod / task instance ran it
 
     @property
     def ok(self) -> bool:
@@ -74,6 +75,7 @@ def _node(store: Any, state: Any) -> NodeRun:
         started=attempts[0].started if attempts else None,
         items=result.count if result is not None else last.count if last is not None else None,
         case=result.case if result is not None else last.case if last is not None else None,
+        batch=last.batch if last is not None else None,
     )
 
 
