@@ -352,3 +352,64 @@ def test_graph_runs_show_and_the_api_name_batches(tmp_path):
 
     by_key = load_run("r", project / "store").nodes
     assert by_key["b@16/double"].batch == "16~31" and by_key["b@16/double"].returns == {"db": 32}
+
+
+NESTED = {
+    "name": "nested-batches",
+    "defaults": {"image": "img"},
+    "parameters": {"small": 7, "large": 5},
+    "steps": {
+        "xs": {"python": "wide:make_xs", "returns": ["xs"]},
+        "ys": {"python": "wide:make_ys", "returns": ["ys"]},
+        "outer": {
+            "needs": ["xs", "ys"],
+            "map": {
+                "over": "xs",
+                "as": "x",
+                "batch": 3,
+                "steps": {
+                    "inner": {"map": {"over": "ys", "as": "item", "steps": {"d": {"python": "wide:double"}}}},
+                    "pick": {"python": "wide:parity", "returns": ["side"]},
+                    "route": {
+                        "needs": ["pick"],
+                        "switch": {
+                            "on": "side",
+                            "cases": {
+                                "even": {
+                                    "steps": {"e": {"shell": 'echo "$x" > "$TRANSPILE_RETURNS/ev"', "returns": ["ev"]}}
+                                },
+                                "odd": {
+                                    "steps": {"o": {"shell": 'echo "$x" > "$TRANSPILE_RETURNS/od"', "returns": ["od"]}}
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def test_nested_maps_and_switches_batch_on_argo_like_transpile_run(tmp_path):
+    """Batches at both levels (the inner map shares the pods its outer loop left it) and a switch whose
+    batch chose both cases: the replayed spec and `transpile run` leave the same records."""
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "wide.py").write_text(STEPS + '\n\ndef parity(x):\n    return "even" if x % 2 == 0 else "odd"\n')
+    (project / "wide.yaml").write_text(yaml.safe_dump(NESTED, sort_keys=False))
+    (project / "deploy.yaml").write_text(
+        yaml.safe_dump({"volume": {"mount_path": str(project / "volume")}, "argo": {"max_pods_per_map": 12}})
+    )
+    compiled = run_cli("compile", "wide.yaml", "-c", "deploy.yaml", cwd=project)
+    assert compiled.returncode == 0, compiled.stderr
+    assert "=~ '[|]even[|]'" in compiled.stdout
+    replay = ArgoRun(list(yaml.load_all(compiled.stdout, Loader=yaml.CSafeLoader)), project, "wf-n")
+    assert replay.run()
+    local = run_cli("run", "wide.yaml", "--store", "local", "--run-id", "wf-n", cwd=project)
+    assert local.returncode == 0, local.stderr
+    argo, mine = RunStore(project / "volume", "wf-n"), RunStore(project / "local", "wf-n")
+    assert records(argo) == records(mine)
+    assert [argo.result(f"outer@{i}/route/even/e") is not None for i in range(7)] == [i % 2 == 0 for i in range(7)]
+    inner = {a.batch for i in range(7) for j in range(5) for a in argo.attempts(f"outer@{i}/inner@{j}/d")}
+    assert None not in inner and len(inner) > 1  # the inner items ran in batches too

@@ -33,9 +33,11 @@ from transpile.runtime.workspace import new_workdir
 Indices = tuple[int, ...]
 
 
-def settle(instance: NodeInstance, force: bool) -> NodeOutcome | None:
+def settle(instance: NodeInstance, force: bool, in_batch: bool = False) -> NodeOutcome | None:
     """Settle an instance from the store when it can be (reused, skipped); None: it has to run. An attempt
-    an earlier pod left `running` is closed first, even when its result was published before the pod died."""
+    an earlier pod left `running` is closed first, even when its result was published before the pod died.
+    In a batch, an instance in a case its item did not choose is skipped without a record, as an unbatched
+    run never starts it."""
     if instance.run.attempt_numbers(instance.key):  # run before: close what a dead pod left (its attempt may
         from transpile.runtime.recovery import close_previous  # have published its result as the pod died)
 
@@ -43,6 +45,8 @@ def settle(instance: NodeInstance, force: bool) -> NodeOutcome | None:
     result = None if force else instance.published()
     if result is not None:
         return instance.reuse(result)
+    if in_batch and instance.unchosen_case() is not None:
+        return NodeOutcome(instance.key, 0, "skipped")
     return instance.before_launch()
 
 
@@ -118,7 +122,7 @@ def run_tasks(ctx: RunContext, path: tuple[str, ...], members: list[Indices], de
         for indices in members:
             instance = ctx.instance(path, indices)
             instance.batch = descriptor
-            outcome = settle(instance, force) or run_task(supervisor, instance, sleep)
+            outcome = settle(instance, force, in_batch=True) or run_task(supervisor, instance, sleep)
             outcomes.append(outcome)
             if outcome.fault or outcome.status == "interrupted":
                 break  # the store cannot be written, or the pod is stopping: what is left runs again later
@@ -137,7 +141,7 @@ def run_controls(ctx: RunContext, path: tuple[str, ...], members: list[Indices],
     for indices in members:
         instance = ctx.instance(path, indices)
         instance.batch = batch
-        outcome = settle(instance, force) or instance.run_inline()
+        outcome = settle(instance, force, in_batch=batch is not None) or instance.run_inline()
         outcomes.append(outcome)
         settled.append((indices, outcome))
         if not outcome.ok:
