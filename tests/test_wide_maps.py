@@ -240,7 +240,7 @@ def test_argo_replay_matches_transpile_run_at_1100_and_5000_items(tmp_path):
     assert sums(argo) == sums(mine) == expected()
     assert records(argo) == records(mine)
     batches = assert_every_item_recorded(argo)
-    assert sorted(b for b in batches if b.startswith("a:"))[:2] == ["a:0~109", "a:1000~1099"]
+    assert {"a:0~109", "a:110~219", "a:990~1099"} <= batches
     assert sum(b.startswith("a:") for b in batches) == 10  # 110 items per pod
     assert sum(b.startswith("b:") for b in batches) == 10  # batch: 500
     pods = replay.status.pod_ids
@@ -304,7 +304,12 @@ def test_slurm_runs_1100_and_5000_items_batched_and_reads_max_array_size(tmp_pat
     (project / "wide.py").write_text(STEPS)
     pipeline = wide_pipeline(small_batch=100, large_batch=500)
     (project / "wide.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
-    config = subprocess.run(["scontrol", "show", "config"], env=slurm, capture_output=True, text=True, check=True)
+    for attempt in range(5):  # slurmctld may be too busy to answer at once
+        config = subprocess.run(["scontrol", "show", "config"], env=slurm, capture_output=True, text=True)
+        if config.returncode == 0:
+            break
+        time.sleep(attempt + 1)
+    assert config.returncode == 0, config.stderr
     assert any(line.split()[:3] == ["MaxArraySize", "=", "1001"] for line in config.stdout.splitlines())
     refused = subprocess.run(
         ["sbatch", "--array=0-1099", "--wrap=true"], env=slurm, capture_output=True, text=True, cwd=project
