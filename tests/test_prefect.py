@@ -255,7 +255,9 @@ def test_job_per_node_manifests_pass_kubernetes_validate(project, prefect_bin, p
     assert probe.returncode == 0, probe.stderr[-3000:]
     files = sorted(manifests.glob("node-*.yaml"))
     task_shapes = len(re.findall(r'^        "task-', next(out.glob("*_flow.py")).read_text(), re.M))
-    assert task_shapes == 2  # the GPU fit and everything else
+    # the GPU fit, the map's steps (no timeout_seconds: a task run may run a batch, the entrypoint times each
+    # attempt) and everything else
+    assert task_shapes == 3
     assert len(nodes) == 12 and len(files) == sum(1 if control else task_shapes for _, _, control in nodes)
     validate = shutil.which("kubernetes-validate") or str(Path(sys.executable).parent / "kubernetes-validate")
     checked = subprocess.run([validate, "--strict", *map(str, files)], capture_output=True, text=True)

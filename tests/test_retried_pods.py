@@ -85,7 +85,7 @@ def test_a_control_node_run_again_emits_its_value_again(project, tmp_path):
         done = node(project, "m", "--control-out", str(out / "v"), "--xcom", str(out / "x"), "--print-control")
         assert done.returncode == 0, done.stderr
         outs.append(((out / "v").read_text(), (out / "x").read_text(), done.stdout.splitlines()[-1]))
-    assert outs[0] == outs[1] == ("[0,1,2]", '["0","1","2"]', '["0","1","2"]')
+    assert outs[0] == outs[1] == ('["0","1","2"]', '["0","1","2"]', '["0","1","2"]')
     assert [a.status for a in RunStore(project / "store", "r").attempts("m")] == ["succeeded", "reused"]
 
 

@@ -93,7 +93,19 @@ def cmd_compile(args: argparse.Namespace) -> int:
         written = main_path if name == main_name else main_path.parent / name
         _write_output(text, written)
         print(f"wrote {written}", file=sys.stderr)
+    _print_splits(args.pipeline, args.config, args.target)
     return 0
+
+
+def _print_splits(pipeline: str, config: str | None, target: str) -> None:
+    """How each map will be split into engine instances on the target (plan/batching.py)."""
+    from transpile.plan import batching
+    from transpile.plan.lower import lower
+    from transpile.verify import verify
+
+    verified = verify(pipeline, config, None)
+    for line in batching.report(lower(verified.compiled, verified.config), target):
+        print(f"  {line}", file=sys.stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -117,6 +129,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not args.json:
             where = f", compiles for {args.target}" if args.target else ""
             print(f"{pipeline}: ok ({steps} step{'s' if steps != 1 else ''}{where})", file=sys.stderr)
+            if args.target:
+                _print_splits(pipeline, args.config, args.target)
     failed = any(not result["ok"] for result in results)
     if args.json:
         print(_check_json(results, args.target, ok=not failed))

@@ -10,6 +10,7 @@ from transpile.ir import rules
 from transpile.ir.image import check_image
 from transpile.ir.models import DNS_LABEL, Duration, LabelKey, LabelValue, Resources
 from transpile.ir.pod import PodSection
+from transpile.plan import batching
 
 if TYPE_CHECKING:
     from transpile.frontends.validation import Checked
@@ -84,6 +85,29 @@ class SlurmConfig(_Model):
         return options
 
 
+class ArgoConfig(_Model):
+    """Settings of the Argo target."""
+
+    max_pods_per_map: int = Field(
+        batching.ARGO_MAX_PODS_PER_MAP,
+        ge=1,
+        le=rules.INT_MAX,
+        description="Most pods one map's loop makes; its items are batched to fit. The default keeps the Workflow "
+        "object of a 100,000-item map well inside etcd's 1.5 MiB without node-status offloading.",
+    )
+
+
+class PrefectConfig(_Model):
+    """Settings of the Prefect target."""
+
+    max_tasks_per_map: int = Field(
+        batching.PREFECT_MAX_TASKS_PER_MAP,
+        ge=1,
+        le=rules.INT_MAX,
+        description="Most task runs one map's body step makes; its items are batched to fit.",
+    )
+
+
 class DeployConfig(_Model):
     """Where and how a compiled pipeline runs."""
 
@@ -107,6 +131,8 @@ class DeployConfig(_Model):
     command: tuple[str, ...] = Field(("transpile",), min_length=1, description="How the image runs transpile.")
     slurm: SlurmConfig | None = Field(None, description="Settings of the SLURM target.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="Object size budget.")
+    argo: ArgoConfig = Field(default_factory=ArgoConfig, description="Settings of the Argo target.")
+    prefect: PrefectConfig = Field(default_factory=PrefectConfig, description="Settings of the Prefect target.")
     security: Literal["privileged", "baseline", "restricted"] = Field(
         "baseline",
         description="The Pod Security Standards profile every pod must pass: `restricted` also sets what it "

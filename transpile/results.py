@@ -34,6 +34,7 @@ class NodeRun:
     items: int | None = None  # a map's item count
     case: str | None = None  # the case a switch chose
     cache: dict[str, Any] | None = None  # a cached step's decision: hit or miss, its key, why
+    batch: str | None = None  # the batch (instance descriptor, `0~99`) whose pod / task instance ran it
 
     @property
     def ok(self) -> bool:
@@ -76,6 +77,7 @@ def _node(store: Any, state: Any) -> NodeRun:
         items=result.count if result is not None else last.count if last is not None else None,
         case=result.case if result is not None else last.case if last is not None else None,
         cache=last.cache if last is not None else None,
+        batch=last.batch if last is not None else None,
     )
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.argo_status import WorkflowStatus
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -395,11 +397,14 @@ def evaluate(node: tuple, env: dict[str, Any]) -> Any:
 
 
 def evaluate_when(text: str) -> bool:
-    """govaluate over the `when` forms a spec uses: `'a' == 'b'` and `'a' != 'b'`."""
-    match = re.fullmatch(r"'([^']*)' (==|!=) '([^']*)'", text)
+    """govaluate over the `when` forms a spec uses: `'a' == 'b'`, `'a' != 'b'` and `'a' =~ 'regex'` (Go's
+    regexp, unanchored: re.search for the patterns a spec holds)."""
+    match = re.fullmatch(r"'([^']*)' (==|!=|=~) '([^']*)'", text)
     if not match:
         raise ArgoError(f"unsupported when: {text}")
     left, op, right = match.groups()
+    if op == "=~":
+        return re.search(right, left) is not None
     return (left == right) if op == "==" else (left != right)
 
 
@@ -414,6 +419,7 @@ class ArgoRun:
     submitted: dict[str, str] = field(default_factory=dict)  # `argo submit -p NAME=VALUE`
     commands: list[list[str]] = field(default_factory=list)
     pods: list[dict[str, Any]] = field(default_factory=list)  # each pod's container after substitution
+    status: WorkflowStatus | None = None  # the Workflow's status as the controller writes it (argo_status.py)
 
     def __post_init__(self) -> None:
         self.library = {
@@ -423,6 +429,7 @@ class ArgoRun:
         }
         self.main = next(d for d in self.documents if d.get("spec", {}).get("entrypoint"))
         self.home = self.main["metadata"]["name"]
+        self.status = WorkflowStatus(self.workflow_name, self.home, spec=self.main["spec"])
 
     # globals and the spec's own substitution
     def start(self) -> None:
@@ -459,15 +466,18 @@ class ArgoRun:
     def run(self) -> bool:
         """The whole run: entrypoint, then the exit handler; True when the entrypoint succeeded."""
         self.start()
-        ok = self.execute(self.home, self.main["spec"]["entrypoint"], {}, "main")[0]
+        ok = self.execute(self.home, self.main["spec"]["entrypoint"], {}, "main", self.workflow_name)[0]
         on_exit = self.main["spec"].get("onExit")
         if on_exit:
             self.globals["workflow.status"] = "Succeeded" if ok else "Failed"
-            self.execute(self.home, on_exit, {}, "on-exit")
+            self.execute(self.home, on_exit, {}, "on-exit", f"{self.workflow_name}.onExit")
         return ok
 
     # templates
-    def execute(self, home: str, name: str, args: dict[str, str], task: str) -> tuple[bool, dict[str, str]]:
+    def execute(
+        self, home: str, name: str, args: dict[str, str], task: str, node: str, boundary: str | None = None
+    ) -> tuple[bool, dict[str, str]]:
+        """Run template `name` of WorkflowTemplate `home` as the node named `node` (its status recorded)."""
         template = json.loads(json.dumps(self.library[home][name]))
         inputs = template.get("inputs", {}).get("parameters", [])
         for param in inputs:  # ProcessArgs: the default, overwritten by the argument
@@ -487,9 +497,28 @@ class ArgoRun:
             local.update({f"lastRetry.{k}": v for k, v in (("exitCode", "0"), ("duration", "0"))})
             local.update({"lastRetry.status": "", "lastRetry.message": ""})
             template = self.substitute_params(template, local)
-        if is_pod:
-            return self.run_pod(template, local["pod.name"])
-        return self.run_dag(home, template), {}
+        assert self.status is not None
+        display = node.rsplit(".", 1)[-1] if node != self.workflow_name else node
+        if home != self.home:
+            self.status.stored[f"namespaced/{home}/{name}"] = self.library[home][name]
+        kind = "Retry" if is_pod and "retryStrategy" in template else "Pod" if is_pod else "DAG"
+        ident = self.status.add(node, display, kind, template, boundary, home)
+        if not is_pod:
+            ok = self.run_dag(home, template, node, ident)
+            self.status.end(ident, "Succeeded" if ok else "Failed")
+            return ok, {}
+        pod = ident
+        if kind == "Retry":  # the pod is the Retry node's child, `name(0)`
+            pod = self.status.add(f"{node}(0)", f"{display}(0)", "Pod", template, boundary, home)
+            self.status.child(ident, pod)
+        ok, values = self.run_pod(template, local["pod.name"])
+        outputs: dict[str, Any] = {"exitCode": "0" if ok else "1"}
+        if values:
+            outputs["parameters"] = [{"name": k, "value": v} for k, v in values.items()]
+        self.status.end(pod, "Succeeded" if ok else "Failed", outputs, pod=True)
+        if kind == "Retry":
+            self.status.end(ident, "Succeeded" if ok else "Failed", outputs)
+        return ok, values
 
     def substitute_params(self, template: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
         """common.SubstituteParams: globals and locals, then again with the inputs."""
@@ -528,7 +557,7 @@ class ArgoRun:
             values = {p["name"]: Path(p["valueFrom"]["path"]).read_text() for p in outputs} if code == 0 else {}
         return code == 0, values
 
-    def run_dag(self, home: str, template: dict[str, Any]) -> bool:
+    def run_dag(self, home: str, template: dict[str, Any], node: str, ident: str) -> bool:
         tasks = {t["name"]: t for t in template["dag"]["tasks"]}
         status: dict[str, str] = {}
         outputs: dict[str, dict[str, str]] = {}
@@ -541,34 +570,56 @@ class ArgoRun:
                 progressed = True
                 if any(status[d] not in ("Succeeded", "Skipped") for d in deps):  # a bare `X` accepts Skipped
                     status[name] = "Omitted"
+                    self._skipped(task, node, ident, home, "Omitted", "omitted: depends condition not met")
                     continue
-                status[name] = self.run_task(home, task, outputs)
+                status[name] = self.run_task(home, task, outputs, node, ident)
             assert progressed, "DAG deadlock"
         return all(s in ("Succeeded", "Skipped") for s in status.values())
 
-    def run_task(self, home: str, task: dict[str, Any], outputs: dict[str, dict[str, str]]) -> str:
+    def run_task(
+        self, home: str, task: dict[str, Any], outputs: dict[str, dict[str, str]], dag: str, dag_id: str
+    ) -> str:
         scope: dict[str, Any] = dict(self.globals)
         for other, values in outputs.items():
             scope.update({f"tasks.{other}.outputs.parameters.{k}": v for k, v in values.items()})
         if "when" in task:
             when = json.loads(replace(go_marshal(task["when"]), scope, strict=["tasks", "steps"]))
             if not evaluate_when(when):
+                self._skipped(task, dag, dag_id, home, "Skipped", f"when '{when}' evaluated false")
                 return "Skipped"
         resolved = json.loads(replace(go_marshal(task), scope, strict=["tasks", "steps"]))
         expanded = [resolved]
+        node = f"{dag}.{task['name']}"
+        names = [node]  # each expanded task's node: `name`, or in a loop `name(i:item)`
         if "withParam" in resolved:
             items = json.loads(resolved["withParam"])
             body = go_marshal(resolved)
-            expanded = []
-            for item in items:
+            expanded, names = [], []
+            for i, item in enumerate(items):
                 text = item if isinstance(item, str) else go_marshal(item)
                 expanded.append(json.loads(replace(body, {**self.globals, "item": text}, allow_unresolved=False)))
+                names.append(f"{node}({i}:{text})")
+        assert self.status is not None
+        parent = dag_id
+        if "withParam" in resolved:  # a TaskGroup node, the iterations `name(i:item)` its children
+            parent = self.status.add(node, task["name"], "TaskGroup", {"name": task.get("template", "")}, dag_id, home)
+            self.status.child(dag_id, parent)
         ok = True
-        for one in expanded:
+        for one, name in zip(expanded, names, strict=True):
             args = {p["name"]: p["value"] for p in one.get("arguments", {}).get("parameters", [])}
             ref = one.get("templateRef")
             target_home, target = (ref["name"], ref["template"]) if ref else (home, one["template"])
-            task_ok, values = self.execute(target_home, target, args, one["name"])
+            task_ok, values = self.execute(target_home, target, args, one["name"], name, dag_id)
+            self.status.child(parent, self.status.node_id(name))
             ok = ok and task_ok
             outputs[task["name"]] = values
+        if parent != dag_id:
+            self.status.end(parent, "Succeeded" if ok else "Failed")
         return "Succeeded" if ok else "Failed"
+
+    def _skipped(self, task: dict[str, Any], dag: str, dag_id: str, home: str, phase: str, message: str) -> None:
+        assert self.status is not None
+        template = {"name": task.get("template", "")}
+        ident = self.status.skipped(f"{dag}.{task['name']}", task["name"], template, dag_id, home, message)
+        self.status.nodes[ident]["phase"] = phase
+        self.status.child(dag_id, ident)

@@ -82,14 +82,18 @@ class _DagBuilder:
         full = "_".join("on_failure" if s == ON_FAILURE else step_key(s) for s in path)
         return fit(full, GROUP_ID_LIMIT, salt=full)
 
-    def settings_of(self, step: Step | None) -> str:
-        """Name of the SETTINGS entry for a task step's settings (None: a control node's)."""
+    def settings_of(self, step: Step | None, in_map: bool = False) -> str:
+        """Name of the SETTINGS entry for a task step's settings (None: a control node's); inside maps without
+        an `execution_timeout` (one task instance may run a batch of items: the entrypoint enforces each
+        attempt's timeout)."""
         if step is None:
             if self.control_fields is None:  # once: a missing image is refused once, not per control node
                 self.control_fields = self.settings_fields(None)
             fields = self.control_fields
         else:
             fields = self.settings_fields(step)
+            if in_map:
+                fields = [(name, value) for name, value in fields if name != "execution_timeout"]
         signature = json.dumps(fields)
         if signature not in self.signatures:
             name = "control" if step is None else f"task-{short_hash(signature)}"
@@ -147,10 +151,11 @@ class _DagBuilder:
         self.lines.append("    " * indent + text)
 
     def node(self, ctx: _Context, task_id: str, step: Step, control: bool = False, trigger: str | None = None) -> None:
-        """A task step's node, or (control) the fan-out or select node of a map or switch step."""
-        settings = self.settings_of(None if control else step)
+        """A task step's node, or (control) the fan-out or select node of a map or switch step (a fan-out is
+        told the running Airflow's `max_map_length`: its items are batched to fit)."""
+        settings = self.settings_of(None if control else step, in_map=ctx.instances is not None)
         extra = f", trigger_rule={py(trigger)}" if trigger else ""
-        flag = ", control=True" if control else ""
+        flag = (", control=True, fan_out=True" if step.map is not None else ", control=True") if control else ""
         call = (
             f"mapped_node({py(task_id)}, {py(step.id)}, SETTINGS[{py(settings)}], {ctx.instances}{flag}{extra})"
             if ctx.instances
@@ -341,6 +346,7 @@ class _DagBuilder:
             "uses_secrets": any(name == "secrets" for fields in self.settings.values() for name, _ in fields),
             "uses_markers": any("EmptyOperator(" in line for line in body),
             "uses_groups": any("TaskGroup(" in line for line in body),
+            "uses_maps": any("fan_out=True" in line for line in body),
         }
 
 

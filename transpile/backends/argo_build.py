@@ -22,6 +22,7 @@ from transpile.backends.argo_models import to_data
 from transpile.backends.base import Refusals
 from transpile.ir.graph import ON_FAILURE
 from transpile.ir.names import fit, node_id, short_hash, step_key
+from transpile.plan import batching
 from transpile.plan.cache_mode import CACHE_PARAMETER, cached_steps
 from transpile.plan.model import Plan, Settings, Step
 
@@ -167,6 +168,13 @@ def refuse_deploy_tags(refusals: Refusals, plan: Plan) -> None:
             refusals.unsupported(_TAG_MESSAGE.format(what=f"the deploy config's `{name}`"))
 
 
+def _chosen(key: str, in_map: bool) -> str:
+    """A case's `when`: the select's key equals the case's; inside maps, where one pod's select may route a
+    batch of items, the set of keys it output (`|ship|hold|`) holds it (govaluate's regex match)."""
+    value = "'{{tasks.select.outputs.parameters.value}}'"
+    return f"{value} =~ '[|]{key}[|]'" if in_map else f"{value} == '{key}'"
+
+
 class TemplateBuilder:
     """Builds the templates of a plan; what Argo cannot express is refused through `refusals`."""
 
@@ -243,8 +251,12 @@ class TemplateBuilder:
             **pod,
         )
 
-    def task_template(self, step: Step) -> str:
+    def task_template(self, step: Step, in_map: bool) -> str:
+        """A task step's container template; inside maps without a `timeout` (one pod may run a batch of
+        items: the entrypoint enforces each attempt's)."""
         settings = step.settings or Settings()
+        if in_map and settings.timeout:
+            settings = dataclasses.replace(settings, timeout=None)
         image = self.refusals.require_image(settings.image, step)
         refuse_tags(self.refusals, step, settings)
         argo_pod.refuse_tags(self.refusals, step, settings)
@@ -267,8 +279,10 @@ class TemplateBuilder:
         )
         return name
 
-    def control_template(self) -> str:
-        name = self.reserve("control", "@control")
+    def control_template(self, fan_out: bool = False) -> str:
+        """The pod of a switch's select, or (`fan_out`) of a map's fan-out, told the most pods its loop may
+        make (`limit`: the map's items are batched to fit, plan/batching.py)."""
+        name = self.reserve("fan-out", "@fan-out") if fan_out else self.reserve("control", "@control")
         if self.templates[name] is None:
             image = self.refusals.require_image(self.plan.control.image, None)
             if TAG in image:
@@ -276,11 +290,16 @@ class TemplateBuilder:
                     _TAG_MESSAGE.format(what="the control nodes' image"), doc=("defaults", "image")
                 )
             argo_pod.refuse_tags(self.refusals, None, self.plan.control)
+            inputs = (m.Parameter(name="node"), m.Parameter(name="indices", default=""))
+            extra = ("--control-out", CONTROL_OUT)
+            if fan_out:
+                inputs += (m.Parameter(name="limit"),)
+                extra += ("--max-instances", "{{inputs.parameters.limit}}")
             self.templates[name] = m.Template(
                 name=name,
-                inputs=m.Inputs(parameters=(m.Parameter(name="node"), m.Parameter(name="indices", default=""))),
+                inputs=m.Inputs(parameters=inputs),
                 outputs=m.Outputs(parameters=(m.Parameter(name="value", value_from=m.ValueFrom(path=CONTROL_OUT)),)),
-                container=self.container(image, None, ("--control-out", CONTROL_OUT)),
+                container=self.container(image, None, extra),
                 **argo_pod.template_fields(self.plan.control, self.shared_secrets),
             )
         return name
@@ -324,7 +343,7 @@ class TemplateBuilder:
         for step in steps.values():
             key = step.key
             if step.is_task:
-                template = self.task_template(step)
+                template = self.task_template(step, ctx.in_map)
                 arguments = self.arguments(ctx, node=ctx.child(key))
             else:
                 template = self.composite_template(path + (step.name,), step, ctx.in_map)
@@ -339,17 +358,27 @@ class TemplateBuilder:
         ctx = _Context(nested=True, in_map=in_map, here=PREFIX)
         tasks: list[m.DAGTask] = []
         if step.map is not None:
-            body_ctx = _Context(nested=True, in_map=True, here=PREFIX)
-            body = self.block_template(path, step.map.steps, body_ctx, base=f"{self.block_base(path)}-body")
-            item = f"{INDICES}.{{{{item}}}}" if in_map else "{{item}}"
+            limit = batching.share_limit(self.deploy.max_pods_per_map, batching.pods_per_item(step))
+            (only,) = step.map.steps.values() if len(step.map.steps) == 1 else (None,)
+            if only is not None and only.is_task:  # the loop runs the pod itself: one node per instance
+                body = self.task_template(only, in_map=True)
+                each = self.arguments(ctx, node=f"{PREFIX}/{only.key}", indices="{{item}}")
+            else:
+                body_ctx = _Context(nested=True, in_map=True, here=PREFIX)
+                body = self.block_template(path, step.map.steps, body_ctx, base=f"{self.block_base(path)}-body")
+                each = self.arguments(ctx, prefix=PREFIX, indices="{{item}}")
             tasks = [
-                m.DAGTask(name="items", template=self.control_template(), arguments=self.arguments(ctx, node=PREFIX)),
+                m.DAGTask(
+                    name="items",
+                    template=self.control_template(fan_out=True),
+                    arguments=self.arguments(ctx, node=PREFIX, limit=str(limit)),
+                ),
                 m.DAGTask(
                     name="each",
                     template=body,
                     depends="items",
                     with_param="{{tasks.items.outputs.parameters.value}}",
-                    arguments=self.arguments(ctx, prefix=PREFIX, indices=item),
+                    arguments=each,
                 ),
             ]
         elif step.parallel is not None:
@@ -371,7 +400,7 @@ class TemplateBuilder:
                         name=f"case-{key}",
                         template=template,
                         depends="select",
-                        when=f"'{{{{tasks.select.outputs.parameters.value}}}}' == '{key}'",
+                        when=_chosen(key, in_map),
                         arguments=self.arguments(ctx, prefix=ctx.child(key)),
                     )
                 )

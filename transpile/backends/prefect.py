@@ -69,15 +69,16 @@ class _FlowBuilder:
         self.counter = 0
 
     # -- names and settings -------------------------------------------------------------------------
-    def settings_of(self, step: Step | None) -> str:
-        """Name of the SPEC.settings entry of a task step (None: of the control nodes, named `control`)."""
+    def settings_of(self, step: Step | None, in_map: bool = False) -> str:
+        """Name of the SPEC.settings entry of a task step (None: of the control nodes, named `control`); inside
+        maps without a timeout (one task run may run a batch of items: the entrypoint enforces each attempt's)."""
         settings = (step.settings if step is not None else None) or self.plan.control
         options: dict[str, Any] = {}
         retries = settings.retries
         if retries is not None and retries.limit:
             options["retries"] = retries.limit
             options["retry_delay_seconds"] = retries.delays()
-        if settings.timeout:
+        if settings.timeout and not in_map:
             options["timeout_seconds"] = settings.timeout
         pod = self.pod_settings(settings, step) if self.flavour == "job" else {}
         if step is None:  # control nodes have their own entry, which the flow's template names
@@ -133,7 +134,7 @@ class _FlowBuilder:
         key = py(self.task_name(path))
         where = f", instances={instances}" if instances else ""
         if step.is_task:
-            settings = py(self.settings_of(step))
+            settings = py(self.settings_of(step, in_map=instances is not None))
             lines.append(f"{pad}f[{key}] = run.node({key}, {py(step.id)}, {settings}, wait_for={wait}{where})")
             return
         if step.map is not None:
@@ -208,6 +209,7 @@ class _FlowBuilder:
             "pipeline_name": plan.name,
             "hash": plan.hash,
             "hash_literal": py(plan.hash),
+            "max_tasks_per_map": py(plan.deploy.max_tasks_per_map),
             "pipeline_file": py(deploy.pipeline_file),
             "store": py(deploy.volume.mount_path),
             "command": py(list(deploy.command)),

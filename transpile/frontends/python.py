@@ -118,7 +118,7 @@ _KEYWORDS = {
     "python": (*SETTINGS, "needs", "returns"),
     "shell": (*SETTINGS, "needs", "returns"),
     "stub": ("needs",),
-    "map": ("over", "as_", "needs"),
+    "map": ("over", "as_", "batch", "needs"),
     "parallel": ("needs",),
     "switch": ("on", "needs"),
 }
@@ -234,10 +234,16 @@ class Steps:
         """A placeholder step that does nothing."""
         return StepRef(name, self._add(name, {"stub": True}, needs, unknown))
 
-    def map(self, name: str, *, over: str, as_: str, needs: Needs = None, **unknown: Any) -> MapRef:
-        """A runtime fan-out: add steps to the returned block; they run once per item of `over`."""
+    def map(
+        self, name: str, *, over: str, as_: str, batch: int | None = None, needs: Needs = None, **unknown: Any
+    ) -> MapRef:
+        """A runtime fan-out: add steps to the returned block; they run once per item of `over` (`batch`
+        items per engine instance: see the `map.batch` setting)."""
         ref = MapRef(name, self._doc_path + (name, "map", "steps"), self._record)
-        ref.data = self._add(name, {"map": {"over": over, "as": as_, "steps": ref._steps}}, needs, unknown)
+        spec: dict[str, Any] = {"over": over, "as": as_, "steps": ref._steps}
+        if batch is not None:
+            spec["batch"] = batch
+        ref.data = self._add(name, {"map": spec}, needs, unknown)
         return ref
 
     def parallel(self, name: str, *, needs: Needs = None, **unknown: Any) -> ParallelRef:

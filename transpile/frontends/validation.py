@@ -34,7 +34,7 @@ _FIELD_FORMS = {
     "timeout": "seconds, or a duration such as 30s, 10m, 1h30m",
     "resources": "a mapping {cpu, memory, gpu}",
     "catalog": "a mapping {get: [patterns], put: [patterns]}",
-    "map": "a mapping {over, as, steps}",
+    "map": "a mapping {over, as, steps, batch}",
     "switch": "a mapping {on, cases}",
     "parallel": "a mapping of branch name to {steps}",
     "needs": "a step name or a list of step names",

@@ -276,6 +276,13 @@ class MapSpec(_Model):
     over: Identifier = Field(description="Name of a list-valued parameter or upstream return.")
     as_: Identifier = Field(alias="as", description="Name under which the body sees the item.")
     steps: dict[str, Step]
+    batch: int | None = Field(
+        None,
+        ge=1,
+        le=rules.INT_MAX,
+        description="Items per pod (Airflow task instance, Prefect task, SLURM array task); default: one, "
+        "batched automatically beyond the engine's limit. `transpile run` runs every item on its own.",
+    )
 
 
 class SwitchSpec(_Model):

@@ -110,7 +110,7 @@ class _Lowering:
         elif step.map is not None:
             self.nodes[ident] = p.Node(ident, "fan_out", path, block, maps, after)
             body = self.block(child_block_path(path, ""), step.map.steps, maps + (ident,))
-            fields["map"] = p.MapSpec(step.map.over, step.map.as_, body)
+            fields["map"] = p.MapSpec(step.map.over, step.map.as_, body, step.map.batch)
         elif step.parallel is not None:
             fields["parallel"] = {
                 name: p.Block(self.block(path + (name,), b.steps, maps)) for name, b in step.parallel.items()
@@ -154,6 +154,8 @@ def _deploy(compiled: Compiled, config: DeployConfig) -> p.Deploy:
         ttl=config.ttl,
         slurm=_slurm(config),
         max_object_bytes=config.split.max_object_bytes,
+        max_pods_per_map=config.argo.max_pods_per_map,
+        max_tasks_per_map=config.prefect.max_tasks_per_map,
         security=config.security,
         pod=plan_pod(config.pod, "privileged"),
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from transpile.plan.batching import ARGO_MAX_PODS_PER_MAP, PREFECT_MAX_TASKS_PER_MAP
+
 PLAN_VERSION = 3
 
 TASK_KINDS = ("python", "shell", "stub")
@@ -138,11 +140,13 @@ class Block:
 
 @dataclass(frozen=True)
 class MapSpec:
-    """A runtime fan-out over the list `over`; the body sees each item as `as_`."""
+    """A runtime fan-out over the list `over`; the body sees each item as `as_`; `batch` items per engine
+    instance (None: one, batched beyond the engine's limit: plan/batching.py)."""
 
     over: str
     as_: str
     steps: dict[str, Step]
+    batch: int | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,8 @@ class Deploy:
     ttl: int | None = None
     slurm: dict[str, Any] | None = None
     max_object_bytes: int | None = None  # split.max_object_bytes (None: the backend's default)
+    max_pods_per_map: int = ARGO_MAX_PODS_PER_MAP  # argo.max_pods_per_map (plan/batching.py)
+    max_tasks_per_map: int = PREFECT_MAX_TASKS_PER_MAP  # prefect.max_tasks_per_map
     security: str = "baseline"  # the Pod Security Standards profile every pod passes
     pod: Pod | None = None  # the deploy config's own `pod` section (already layered into every pod's settings)
 

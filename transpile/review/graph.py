@@ -20,7 +20,8 @@ def describe(step: Step) -> str:
     if step.stub:
         return "stub"
     if step.map is not None:
-        return f"map over {step.map.over} as {step.map.as_}"
+        batch = f", {step.map.batch} items per instance" if step.map.batch else ""
+        return f"map over {step.map.over} as {step.map.as_}{batch}"
     if step.parallel is not None:
         return f"parallel, {len(step.parallel)} branches"
     if step.switch is not None:

@@ -133,8 +133,7 @@ class _Reader:
             prefix = self.argument(task, "prefix", place)
             if "container" in target and node is not None and not _is_control(target):
                 ids[task["name"]] = node
-                self.steps[node] = StepFacts("task", (), _task_facts(target) | from_template(target, self.secrets))
-                self.note_container(target)
+                self.task(target, node)
             elif "dag" in target and prefix not in (None, place):
                 ids[task["name"]] = prefix
                 self.composite(target, there, prefix)
@@ -148,6 +147,11 @@ class _Reader:
                 depends = task.get("depends") or ""
                 step.needs = tuple(ids[d] for d in depends.split(" && ") if d in ids)
                 step.needs_partial = partial
+
+    def task(self, target: dict, node: str) -> None:
+        """A task step's facts, from its container template."""
+        self.steps[node] = StepFacts("task", (), _task_facts(target) | from_template(target, self.secrets))
+        self.note_container(target)
 
     def composite(self, template: dict, here: str, place: str) -> None:
         tasks = self.tasks(template, here, place)
@@ -165,8 +169,11 @@ class _Reader:
         ]
         if loops and controls:
             self.steps[place] = StepFacts("map")
-            for _, target, there in loops:
-                self.block(target, there, place, partial=False)
+            for task, target, there in loops:
+                if "container" in target:  # a body of one task step: the loop runs its pod itself
+                    self.task(target, self.argument(task, "node", place) or place)
+                else:
+                    self.block(target, there, place, partial=False)
         elif guarded:
             cases = [(self.argument(task, "prefix", place) or "", target, there) for task, target, there in guarded]
             names = ", ".join(prefix.rsplit("/", 1)[-1] for prefix, _, _ in cases)

@@ -23,7 +23,19 @@ SPEC_STEP_FACTS = frozenset(
     ["image", "resources", "retries", "timeout", "secrets", "node selector", "tolerations", "cases"]
     + ["service account", *pod_facts.FIELDS]
 )
-PLAN_STEP_FACTS = SPEC_STEP_FACTS | {"env", "command", "returns", "catalog", "cache", "over", "as", "on"}
+# A step inside a map has its timeout enforced by the entrypoint alone (a pod may run a batch of items), so
+# a spec does not show it: it is the plan's `attempt timeout`.
+PLAN_STEP_FACTS = SPEC_STEP_FACTS | {
+    "env",
+    "command",
+    "returns",
+    "catalog",
+    "over",
+    "as",
+    "on",
+    "attempt timeout",
+    "cache",
+}
 # The order facts are reported in (a pipeline's `parameter NAME` facts come after `schedule`).
 ORDER = {
     name: i
@@ -34,6 +46,7 @@ ORDER = {
             "resources",
             "retries",
             "timeout",
+            "attempt timeout",
             "env",
             "secrets",
             "node selector",
@@ -200,12 +213,14 @@ def walk(plan: p.Plan) -> Iterator[p.Step]:
             stack.append(iter(children))
 
 
-def step_facts(step: p.Step) -> StepFacts:
-    """The facts of one plan step."""
+def step_facts(step: p.Step, in_map: bool = False) -> StepFacts:
+    """The facts of one plan step (`in_map`: its timeout is the `attempt timeout`, which a spec does not show)."""
     where = step.path[:-1]
     needs = tuple(node_id(where + (n,)) for n in dict.fromkeys(step.needs))
     if step.is_task:
         facts = _task_facts(step)
+        if in_map and "timeout" in facts:
+            facts["attempt timeout"] = facts.pop("timeout")
     elif step.map is not None:
         facts = {"over": step.map.over, "as": step.map.as_}
     elif step.switch is not None:
@@ -217,7 +232,8 @@ def step_facts(step: p.Step) -> StepFacts:
 
 def from_plan(plan: p.Plan) -> Summary:
     """The summary of an execution plan."""
-    steps = {step.id: step_facts(step) for step in walk(plan)}
+    in_map = {ident for ident, node in plan.nodes.items() if node.maps}
+    steps = {step.id: step_facts(step, step.id in in_map) for step in walk(plan)}
     return Summary(plan.name, plan.hash, plan.deploy.pipeline_file, pipeline_facts(plan), steps, from_spec=False)
 
 

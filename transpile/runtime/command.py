@@ -43,6 +43,12 @@ def _b64_parameter(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"parameter '{name}': {exc}") from None
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def _terminated(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -54,7 +60,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", required=True, type=Path, help="run store root (the shared volume's mount)")
     p.add_argument("--run-id", help="run id ({{workflow.name}} on Argo; default: $TRANSPILE_RUN_ID)")
     p.add_argument("--node", required=True, help="node id, e.g. clean/load")
-    p.add_argument("--indices", default="", help="map indices of the enclosing maps, dot-separated")
+    p.add_argument(
+        "--indices",
+        default="",
+        help="the instances to run: map indices of the enclosing maps, dot-separated (2, 2.0), or a batch "
+        "START~END (0~99, 0.40~3.7)",
+    )
+    p.add_argument(
+        "--max-instances",
+        type=_positive,
+        metavar="N",
+        help="a map's fan-out: the most instances the engine takes for the map's body (items are batched to fit)",
+    )
     p.add_argument(
         "-p",
         "--param",
@@ -98,13 +115,7 @@ def run(args: argparse.Namespace) -> int:
         NodeRequest,
         execute_node,
     )
-    from transpile.runtime.store import parse_indices
 
-    try:
-        indices = parse_indices(args.indices)
-    except ValueError:
-        print(f"transpile execute-node: bad --indices {args.indices!r}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     run_id = args.run_id or os.environ.get("TRANSPILE_RUN_ID")
     if not run_id:
         print("transpile execute-node: give --run-id or set TRANSPILE_RUN_ID", file=sys.stderr)
@@ -126,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         store=args.store,
         run_id=run_id,
         node=args.node,
-        indices=indices,
+        indices=args.indices,
         expected_hash=args.hash,
         parameters=parameters,
         control_out=args.control_out,
@@ -135,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         echo=not args.no_echo,
         force=args.force,
         cache=cache,
+        max_instances=args.max_instances,
     )
     from transpile.runtime.store import apply_umask
 

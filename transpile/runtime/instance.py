@@ -103,6 +103,7 @@ class NodeInstance:
         self.cache_probe: Probe | None = None  # a cached step's key, once computed (cache_step.py)
         self.cache_note: dict[str, Any] | None = None  # why it runs: recorded in its attempt's `cache`
         self.cache_replace = False  # its new entry replaces the one found (refresh, corrupt, expired)
+        self.batch: str | None = None  # the batch descriptor whose pod runs it (runtime/batch.py)
 
     # -- without a process ----------------------------------------------------------------------------
     def published(self) -> NodeResult | None:
@@ -134,23 +135,23 @@ class NodeInstance:
         return NodeOutcome(self.key, record.attempt, "reused", control=result.control)
 
     def unchosen_case(self) -> str | None:
-        """If this instance sits in a switch case that was not chosen for it, the switch's node id."""
+        """If this instance sits in a switch case that was not chosen for it, the switch's node id (the
+        outermost such switch: a switch inside a case not chosen has chosen nothing)."""
         index = self.ctx.loaded.index
+        owners: list[tuple[tuple[str, ...], str]] = []  # (switch path, the case holding this instance)
         path = self.path
-        while True:
-            block = index.steps[path].block
-            owner = index.block_owner.get(block)
-            if owner is None:
-                return None
-            step = index.steps[owner].step
-            if step.switch is not None:
-                maps = len(index.enclosing_maps(owner))
-                route = self.run.result(self.ctx.reader.instance_key(owner, self.indices[:maps]))
-                if route is None:
-                    raise NodeError(f"switch '{node_id(owner)}' has not chosen a case yet")
-                if route.case != block[-1]:
-                    return node_id(owner)
+        while (owner := index.block_owner.get(index.steps[path].block)) is not None:
+            if index.steps[owner].step.switch is not None:
+                owners.append((owner, index.steps[path].block[-1]))
             path = owner
+        for owner, case in reversed(owners):
+            maps = len(index.enclosing_maps(owner))
+            route = self.run.result(self.ctx.reader.instance_key(owner, self.indices[:maps]))
+            if route is None:
+                raise NodeError(f"switch '{node_id(owner)}' has not chosen a case yet")
+            if route.case != case:
+                return node_id(owner)
+        return None
 
     # -- an attempt ---------------------------------------------------------------------------------
     def attempt_dir(self, record: AttemptRecord) -> Path:
@@ -169,6 +170,7 @@ class NodeInstance:
             node=self.node,
             step="/".join("on_failure" if s == ON_FAILURE else s for s in self.path),
             indices=list(self.indices),
+            batch=self.batch,
             kind=self.step.kind,
             started=now(),
             host=HOST,
@@ -286,8 +288,7 @@ class NodeInstance:
             items = reader.value(step.map.over, self.path, self.indices)
             if not isinstance(items, list):
                 raise StepFailure(f"map.over '{step.map.over}' is a {type(items).__name__}, not a list")
-            for i, item in enumerate(items):
-                self.run.write_item(self.key, i, item)
+            self.run.write_items(self.key, items)
             return NodeResult(returns={}, count=len(items))
         value = reader.value(step.switch.on, self.path, self.indices)
         text = encode(value)

@@ -1,12 +1,13 @@
-"""Run one node instance: the body of `transpile execute-node`, which every backend's pods run.
+"""Run the node instances of a descriptor: the body of `transpile execute-node`, which every backend's pods run.
 
 A node is a task step (python, shell, stub) or the control node of a map (fan-out: writes the items and
-their indices) or of a switch (route: picks the case). Each execution claims a new attempt in the run
-store, records its inputs, outputs, logs and outcome there (instance.py), and publishes the node's result
-once; a task's body runs in a process forked from this one (supervisor.py). An engine that runs the
-instance again (a pod retried, a task cleared) finds its result published and records the run `reused`
-without running the step (unless `force`); an earlier attempt of the instance left `running` by a pod
-that is gone is closed `interrupted` first, its temporary files removed.
+the descriptors of its body's instances) or of a switch (route: picks the case). The descriptor names one
+instance, or a batch of them (runtime/instances.py, runtime/batch.py). Each execution claims a new attempt
+in the run store, records its inputs, outputs, logs and outcome there (instance.py), and publishes the
+node's result once; a task's body runs in a process forked from this one (supervisor.py). An engine that
+runs the instance again (a pod retried, a task cleared) finds its result published and records the run
+`reused` without running the step (unless `force`); an earlier attempt of the instance left `running` by a
+pod that is gone is closed `interrupted` first, its temporary files removed.
 """
 
 from __future__ import annotations
@@ -16,16 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transpile.ir.names import node_id
 from transpile.plan.params import ParameterError
-from transpile.runtime.child import context_builder
+from transpile.runtime import batch, instances
 from transpile.runtime.instance import EXIT_FAILED, NodeError, NodeInstance, NodeOutcome, RunContext
 from transpile.runtime.loader import Loaded, load_pipeline
 from transpile.runtime.records import CorruptRecord
 from transpile.runtime.store import RunStore, StoreFault, run_id_problem
-from transpile.runtime.supervisor import ForkSpawner, Supervisor
 from transpile.runtime.values import parse_parameters
-from transpile.runtime.workspace import new_workdir
 
 EXIT_BAD_INPUT = 2
 EXIT_HASH_MISMATCH = 4
@@ -45,7 +43,7 @@ class NodeRequest:
     store: Path
     run_id: str
     node: str
-    indices: tuple[int, ...] = ()
+    indices: str = ""  # an instance descriptor: "", "2", "2.0", or a batch "0~99" (runtime/instances.py)
     expected_hash: str | None = None
     parameters: dict[str, str] = field(default_factory=dict)
     control_out: Path | None = None
@@ -54,6 +52,7 @@ class NodeRequest:
     echo: bool = True
     force: bool = False  # run the step even when the instance's result is already published
     cache: str | None = None  # the run's cache mode: on (None), off, refresh=ID,... (plan/cache_mode.py)
+    max_instances: int | None = None  # a map's fan-out: the engine's limit on the body's instances
 
 
 def _json(value: Any) -> str:
@@ -61,48 +60,61 @@ def _json(value: Any) -> str:
 
 
 def write_control(request: NodeRequest, value: Any) -> None:
-    """Write the control value where the engine reads it.
-
-    For a map, `--control-out` (Argo) gets the JSON array of item indices, which Argo appends to the
-    enclosing indices itself; `--xcom` and `--print-control` get the items' full instance indices
-    (`["2.0", "2.1"]`), ready for Airflow's and Prefect's fan-out. For a switch, all get the case's key.
-    """
-    if isinstance(value, int):  # a map's item count
-        local = _json(list(range(value)))
-        prefix = ".".join(str(i) for i in request.indices)
-        full = _json([f"{prefix}.{i}" if prefix else str(i) for i in range(value)])
-    else:
-        local = full = value
+    """Write the control value where the engine reads it: for a map, the JSON array of the body's instance
+    descriptors (`["0~99","100~199"]`, or `["2.0","2.1"]` one item per instance); for a switch, the case's
+    key, or inside maps the set of keys its instances chose (`|ship|hold|`). `--control-out` (Argo) and
+    `--print-control` (Prefect, SLURM) get a string as it is, `--xcom` (Airflow) as JSON."""
+    text = value if isinstance(value, str) else _json(value)
     if request.control_out is not None:
         request.control_out.parent.mkdir(parents=True, exist_ok=True)
-        request.control_out.write_text(local, encoding="utf-8")
+        request.control_out.write_text(text, encoding="utf-8")
     if request.xcom_out is not None:
         request.xcom_out.parent.mkdir(parents=True, exist_ok=True)
-        request.xcom_out.write_text(full if isinstance(value, int) else _json(value), encoding="utf-8")
+        request.xcom_out.write_text(_json(value), encoding="utf-8")
     if request.print_control:
-        print(full, flush=True)
+        print(text, flush=True)
 
 
-def _check_indices(instance: NodeInstance) -> None:
-    """Each index must name an item of its map's fan-out (exit 2 otherwise, nothing recorded)."""
-    index, reader = instance.ctx.loaded.index, instance.ctx.reader
-    for depth, map_path in enumerate(index.enclosing_maps(instance.path)):
-        map_key = reader.instance_key(map_path, instance.indices[:depth])
-        try:
-            fan_out = instance.run.result(map_key)
-        except CorruptRecord as exc:
-            raise NodeError(f"cannot read the items of map '{node_id(map_path)}': {exc}") from None
-        if fan_out is None or fan_out.count is None:
-            raise NodeError(f"map '{map_key}' has not fanned out yet: run its node before its items")
-        if instance.indices[depth] >= fan_out.count:
-            items = f"indices 0-{fan_out.count - 1}" if fan_out.count else "no items"
-            raise NodeError(
-                f"index {instance.indices[depth]} is out of range: map '{map_key}' has {fan_out.count} "
-                f"item(s) ({items})"
-            )
+class _Counts:
+    """Item counts of the node's enclosing maps, read once each from their fan-outs' results."""
+
+    def __init__(self, ctx: RunContext, path: tuple[str, ...]):
+        self.ctx, self.maps = ctx, ctx.loaded.index.enclosing_maps(path)
+        self.known: dict[tuple[int, ...], int] = {}
+
+    def __call__(self, prefix: tuple[int, ...]) -> int:
+        if prefix not in self.known:
+            map_key = self.ctx.reader.instance_key(self.maps[len(prefix)], prefix)
+            try:
+                fan_out = self.ctx.run.result(map_key)
+            except CorruptRecord as exc:
+                raise NodeError(f"cannot read the items of map '{map_key}': {exc}") from None
+            if fan_out is None or fan_out.count is None:
+                raise NodeError(f"map '{map_key}' has not fanned out yet: run its node before its items")
+            self.known[prefix] = fan_out.count
+        return self.known[prefix]
+
+    def check(self, indices: tuple[int, ...]) -> None:
+        """Each index must name an item of its map's fan-out (NodeError otherwise, nothing recorded)."""
+        for depth, index in enumerate(indices):
+            count = self(indices[:depth])
+            if index >= count:
+                map_key = self.ctx.reader.instance_key(self.maps[depth], indices[:depth])
+                items = f"indices 0-{count - 1}" if count else "no items"
+                raise NodeError(f"index {index} is out of range: map '{map_key}' has {count} item(s) ({items})")
 
 
-def prepare(request: NodeRequest, loaded: Loaded | None = None) -> NodeInstance:
+@dataclass
+class Prepared:
+    """A request checked: the run's context, the node's step path, and the instances its descriptor names."""
+
+    ctx: RunContext
+    path: tuple[str, ...]
+    descriptor: instances.Descriptor
+    members: list[tuple[int, ...]]
+
+
+def prepare(request: NodeRequest, loaded: Loaded | None = None) -> Prepared:
     """Load the plan (from the store's cache) and check the node can run here: NodeError, HashMismatch."""
     if loaded is None:
         loaded = load_pipeline(request.pipeline, request.store)
@@ -121,9 +133,13 @@ def prepare(request: NodeRequest, loaded: Loaded | None = None) -> NodeInstance:
     step = loaded.index.steps[path].step
     if not step.is_task and step.map is None and step.switch is None:
         raise NodeError(f"node '{request.node}' is a {step.kind}, which has no node to run")
+    try:
+        descriptor = instances.parse(request.indices)
+    except instances.BadDescriptor as exc:
+        raise NodeError(str(exc)) from None
     maps = loaded.index.enclosing_maps(path)
-    if len(request.indices) != len(maps):
-        raise NodeError(f"node '{request.node}' is inside {len(maps)} map(s) but got indices {request.indices}")
+    if len(descriptor.first) != len(maps):
+        raise NodeError(f"node '{request.node}' is inside {len(maps)} map(s) but got indices {request.indices!r}")
     try:
         parameters = parse_parameters(loaded.plan.parameters, request.parameters)
     except ParameterError as exc:
@@ -131,9 +147,11 @@ def prepare(request: NodeRequest, loaded: Loaded | None = None) -> NodeInstance:
     run = RunStore(Path(request.store).absolute(), request.run_id)
     mode = _cache_mode(request, loaded)
     ctx = RunContext(loaded, run, parameters, request.pipeline, echo=request.echo, cache_mode=mode)
-    instance = ctx.instance(path, request.indices)
-    _check_indices(instance)
-    return instance
+    counts = _Counts(ctx, path)
+    counts.check(descriptor.first)
+    if not descriptor.single:
+        counts.check(descriptor.last)
+    return Prepared(ctx, path, descriptor, list(instances.members(descriptor, counts)))
 
 
 def _cache_mode(request: NodeRequest, loaded: Loaded) -> Any:
@@ -155,52 +173,38 @@ def _cache_mode(request: NodeRequest, loaded: Loaded) -> Any:
     return replace(mode, refresh_all=True) if request.force and mode.enabled else mode
 
 
-def _run_task(instance: NodeInstance) -> NodeOutcome:
-    """Fork the attempt's process, supervise it to its end, record it."""
-    ctx = instance.ctx
-    supervisor = Supervisor(ForkSpawner(context_builder(ctx.loaded, ctx.run, ctx.parameters), _workdir(ctx)))
-    try:
-        process = supervisor.take()
-        record = instance.claim()
-        instance.launched(record, process)
-        supervisor.start(process, instance.assignment(record), instance.step.timeout)
-        try:
-            while not supervisor.events(0.5):
-                pass
-        except BaseException:  # interrupted (SIGTERM/SIGINT): stop the body's whole tree, record it
-            supervisor.stop_all(grace=0.0)
-            instance.complete(record, process.report())
-            raise
-        return instance.complete(record, process.report())
-    finally:
-        supervisor.close()
-
-
-def _workdir(ctx: RunContext) -> Any:
-    return lambda: new_workdir(ctx.run.run_id)
-
-
 def execute_node(request: NodeRequest, loaded: Loaded | None = None) -> NodeOutcome:
-    """Run one node instance to its end and record it; raises NodeError or HashMismatch when it cannot run.
-    A store that cannot be written is an outcome: `failed` with the reason, exit 1 (engines retry it)."""
-    instance = prepare(request, loaded)
+    """Run the node instances of a descriptor to their end and record them; raises NodeError or HashMismatch
+    when they cannot run. A store that cannot be written is an outcome: `failed` with the reason, exit 1
+    (engines retry it)."""
+    prepared = prepare(request, loaded)
+    ctx, path, descriptor = prepared.ctx, prepared.path, prepared.descriptor
+    step = ctx.loaded.index.steps[path].step
+    key = ctx.reader.instance_key(path, descriptor.first)
     try:
-        instance.ctx.ensure_run_record()
-        result = None if request.force else instance.published()
-        if result is not None:
-            outcome = instance.reuse(result)
-        else:
-            if instance.run.attempt_numbers(instance.key):  # run before: close what a dead pod left
-                from transpile.runtime.recovery import close_previous
-
-                close_previous(instance.run, instance.key)
-            outcome = instance.before_launch() or (
-                _run_task(instance) if instance.step.is_task else instance.run_inline()
+        ctx.ensure_run_record()
+        if not step.is_task:
+            outcome = batch.run_controls(
+                ctx, path, prepared.members, descriptor.text, request.force, request.max_instances
             )
+        elif descriptor.single:
+            instance = ctx.instance(path, descriptor.first)
+            outcome = batch.settle(instance, request.force) or _run_task(instance)
+        else:
+            outcome = batch.run_tasks(ctx, path, prepared.members, descriptor.text, request.force)
     except StoreFault as fault:
-        return NodeOutcome(instance.key, 0, "failed", fault.reason, exit_code=EXIT_FAILED, fault=fault.reason)
+        return NodeOutcome(key, 0, "failed", fault.reason, exit_code=EXIT_FAILED, fault=fault.reason)
     except CorruptRecord as exc:
-        return NodeOutcome(instance.key, 0, "failed", f"cannot read {exc}", exit_code=EXIT_FAILED)
+        return NodeOutcome(key, 0, "failed", f"cannot read {exc}", exit_code=EXIT_FAILED)
     if outcome.ok and outcome.control is not None:
         write_control(request, outcome.control)
     return outcome
+
+
+def _run_task(instance: NodeInstance) -> NodeOutcome:
+    """Fork the attempt's process, supervise it to its end, record it (the engine retries a failure)."""
+    supervisor = batch.supervisor_for(instance.ctx)
+    try:
+        return batch.run_attempt(supervisor, instance)
+    finally:
+        supervisor.close()

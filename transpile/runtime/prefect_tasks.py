@@ -49,16 +49,20 @@ class FlowSpec:
     settings: dict[str, dict[str, Any]]
     job: JobSpec | None = None
     cache: str | None = None  # the run's cache mode (the flow parameter transpile_cache), set per run
+    max_tasks_per_map: int | None = None  # a map's fan-out batches its items into at most this many task runs
 
 
 def node_argv(spec: FlowSpec, node: str, indices: str, run_id: str, params: dict, control: bool) -> list[str]:
-    """The entrypoint's command line for one node instance."""
+    """The entrypoint's command line for the node instances of a descriptor (a control node is told the most
+    task runs a map may make: a fan-out batches its items to fit, a select ignores it)."""
     argv = ["execute-node", "--pipeline", spec.pipeline_file, "--hash", spec.pipeline_hash, "--store", spec.store]
     argv += ["--run-id", run_id, "--node", node, "--indices", indices]
     for name, value in params.items():
         argv += ["-p", f"{name}={encode(value)}"]
     if spec.cache is not None:
         argv += ["--cache", spec.cache]
+    if control and spec.max_tasks_per_map:
+        argv += ["--max-instances", str(spec.max_tasks_per_map)]
     return argv + (["--print-control"] if control else [])
 
 
@@ -209,11 +213,15 @@ class Run:
         return futures, [item for value in values for item in value]
 
     def route(self, name: str, node: str, wait_for: list, instances: list | None = None) -> tuple[list, dict]:
-        """A switch's choice: (futures, case key -> the instances that chose it; "" when not in a map)."""
+        """A switch's choice: (futures, case key -> the descriptors whose instances chose it; "" when not in a
+        map). Inside maps a select reports the set of keys its batch chose (`|ship|hold|`): each chosen case
+        runs for the batch, and the entrypoint skips the instances that chose another."""
         futures, values = self.control(name, node, wait_for, instances)
         chosen: dict[str, list] = {}
-        for indices, key in zip([""] if instances is None else instances, values, strict=True):
-            chosen.setdefault(key, []).append(indices)
+        for indices, value in zip([""] if instances is None else instances, values, strict=True):
+            keys = [value] if instances is None else [k for k in str(value).split("|") if k]
+            for key in keys:
+                chosen.setdefault(key, []).append(indices)
         return futures, chosen
 
     def check(self) -> None:

@@ -2,11 +2,11 @@
 
 `RunRecord` is run.json, `RunStatus` status.json (written by `transpile run`, and by the SLURM script's
 finalizer in the same shape), `AttemptRecord` an attempt's record.json, `NodeResult` a node's result.json,
-`LeaseRecord` a runner's lease-<n>.json, `CacheEntry` and `CachePointer` the step cache's entry.json and
-latest pointers (see cache_store.py). Each turns into the on-disk JSON and back (`to_json`,
-`from_json`): unset fields are left out, keys this version does not know are kept and written back, and a
-file that is not JSON or holds a value of the wrong type raises `CorruptRecord`, naming the file and what
-is wrong. No other module reads or writes these files as dicts.
+`MapSplit` a map fan-out's split.json, `LeaseRecord` a runner's lease-<n>.json, `CacheEntry` and
+`CachePointer` the step cache's entry.json and latest pointers (see cache_store.py). Each turns into the
+on-disk JSON and back (`to_json`, `from_json`): unset fields are left out, keys this version does not know
+are kept and written back, and a file that is not JSON or holds a value of the wrong type raises
+`CorruptRecord`, naming the file and what is wrong. No other module reads or writes these files as dicts.
 """
 
 import json
@@ -215,6 +215,7 @@ class AttemptRecord(Record):
     node: str | None = None
     step: str | None = None
     indices: list[int] | None = None
+    batch: str | None = None  # the batch descriptor (`execute-node --indices 0~99`) whose pod ran it
     kind: str | None = None
     started: float | None = None
     host: str | None = None
@@ -263,6 +264,18 @@ class NodeResult(Record):
     def control(self) -> Any:
         """The value the scheduler continues with: a map's item count, a switch's case key, else None."""
         return self.count if self.count is not None else self.key
+
+
+@record
+class MapSplit(Record):
+    """split.json of a map's fan-out instance, written by an engine's fan-out node: how its items were
+    batched (`size` items per instance, `instances` made by the fan-out that ran it) and `share`, how many
+    parts the map's limit is divided into for the fan-outs of maps nested in it (see plan/batching.py)."""
+
+    size: int
+    instances: int
+    share: int
+    extra: JSON_OBJECT = field(default_factory=dict) if TYPE_CHECKING else None  # type: ignore[assignment]
 
 
 @record

@@ -88,6 +88,8 @@ def _detail(run: RunStore, node: NodeState) -> str:
         detail = f"error: {error}  (logs: {log_paths(run, node.key, last)[1]})"
     if node.status == "unreadable":
         detail = "cannot read its latest record"
+    if last.batch:
+        detail = f"batch {last.batch}" + (f"; {detail}" if detail else "")
     return detail
 
 
@@ -157,6 +159,7 @@ def _node_json(run: RunStore, node: NodeState) -> dict[str, object]:
         "returns": returns or {},
         "items": last.count if last else None,
         "case": last.case if last else None,
+        "batch": last.batch if last else None,
         "error": None if node.status in ("succeeded", "cached") or last is None else last.error,
         "cache": last.cache if last is not None else None,
         "stdout": str(stdout) if stdout else None,

@@ -12,6 +12,7 @@ Layout (all JSON, UTF-8):
     STORE/runs/<run>/nodes/<key>/attempt.<n>/stdout.log, stderr.log, returns/
     STORE/runs/<run>/nodes/<key>/result.json    the node's successful outcome (write-once)
     STORE/runs/<run>/nodes/<key>/items.d/<i>.json  map items, written by the map's fan-out node
+    STORE/runs/<run>/nodes/<key>/split.json     how an engine batched the map's items (execute-node only)
 
 `<key>` is the node id with the map index of each enclosing map: `clean@2/load`. Node ids are made of
 step keys (`[a-z0-9-]`), so the store's own names (`attempt.1`, `items.d`, `result.json`, holding a `.`)
@@ -41,12 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transpile.runtime.records import AttemptRecord, NodeResult, RunRecord, RunStatus, parse
+from transpile.runtime.records import AttemptRecord, MapSplit, NodeResult, RunRecord, RunStatus, parse
 
 _ATTEMPT = re.compile(r"^attempt\.(\d+)$")
 ITEMS = "items.d"
 RESULT = "result.json"
 RECORD = "record.json"
+SPLIT = "split.json"
 HOST = os.uname().nodename or "localhost"  # what socket.gethostname() says, without importing socket
 _TEMP = re.compile(r"^\.(?P<name>.*)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.[^.]+\.tmp$")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -201,12 +203,6 @@ def node_key(node: str, map_depths: list[int], indices: tuple[int, ...]) -> str:
     return "/".join(segments)
 
 
-def parse_indices(text: str) -> tuple[int, ...]:
-    """`"2.0"` -> (2, 0); empty -> (); leading dots (from Argo's nested substitution) are ignored."""
-    parts = [p for p in text.strip().split(".") if p != ""]
-    return tuple(int(p) for p in parts)
-
-
 @dataclass(frozen=True)
 class RunStore:
     """One run's directory in the store. `durable` makes records and results wait for the disk (fsync), as
@@ -291,11 +287,23 @@ class RunStore:
     def result(self, key: str) -> NodeResult | None:
         return NodeResult.read(self.node_dir(key) / RESULT)
 
-    def write_item(self, key: str, index: int, value: Any) -> None:
-        write_atomic(self.node_dir(key) / ITEMS / f"{index}.json", json.dumps(value, ensure_ascii=False))
+    def write_items(self, key: str, values: list[Any]) -> None:
+        """A map's items, one file each; a durable store syncs them to disk once, after the last (one sync
+        instead of one per item: a 100,000-item map would wait minutes for its fsyncs)."""
+        directory = self.node_dir(key) / ITEMS
+        for index, value in enumerate(values):
+            write_atomic(directory / f"{index}.json", json.dumps(value, ensure_ascii=False), durable=False)
+        if self.durable and values:
+            os.sync()
 
     def item(self, key: str, index: int) -> Any:
         return read_json(self.node_dir(key) / ITEMS / f"{index}.json")
+
+    def write_split(self, key: str, split: MapSplit) -> None:
+        write_atomic(self.node_dir(key) / SPLIT, split.dumps(), self.durable)
+
+    def split(self, key: str) -> MapSplit | None:
+        return MapSplit.read(self.node_dir(key) / SPLIT)
 
     def node_keys(self) -> Iterator[str]:
         """Every node key with a directory in this run (attempted or finished)."""
