@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.support import precompile  # noqa: E402
+from benchmarks.support import measure, precompile  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 NOOP = "def noop():\n    return None\n"
@@ -43,16 +40,10 @@ dag:
 
 def timed(argv: list[str], cwd: Path, cpu: list[float] | None = None) -> float:
     """Wall seconds of the whole process; with `cpu`, its CPU seconds (and its children's) are appended."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    result = subprocess.run(argv, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    elapsed = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{result.stderr}")
+    wall, seconds, _ = measure(argv, cwd, ENV)
     if cpu is not None:
-        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-    return elapsed
+        cpu.append(seconds)
+    return wall
 
 
 def median_ms(samples: list[float]) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.support import precompile  # noqa: E402
+from benchmarks.support import measure, precompile  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 STEPS = "def make(count):\n    return list(range(int(count)))\n\n\ndef noop(item):\n    return None\n"
@@ -42,15 +41,7 @@ steps:
 
 def timed(argv: list[str], cwd: Path) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds (the process and its children) and peak RSS (KiB, the largest process)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr[-3000:]}")
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return wall, cpu, after.ru_maxrss
+    return measure(argv, cwd, ENV)
 
 
 def transpile(*args: str) -> list[str]:
