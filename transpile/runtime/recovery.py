@@ -56,6 +56,16 @@ def _claimed_only(run: RunStore, key: str, number: int) -> AttemptRecord:
     return AttemptRecord(key, number, "running", started=round(started, 3), logs=logs, runner="unknown")
 
 
+def _closed_meanwhile(run: RunStore, key: str, number: int) -> bool:
+    """Whether an attempt read `running` has a closed record now: its process may close it between our read
+    and our finding it gone (read again once it is proven gone, nothing can write it any more)."""
+    try:
+        record = run.read_attempt(key, number)
+    except CorruptRecord:
+        return False
+    return record is not None and record.status != "running"
+
+
 def recover(run: RunStore, me: str) -> int:
     """Close every dead attempt of the run and clean orphaned temporary files; how many attempts closed."""
     closed = 0
@@ -89,6 +99,8 @@ def close_previous(run: RunStore, key: str) -> int:
             continue
         if record.host == HOST and not _dead_here(record):
             continue  # a live process of this host runs it
+        if _closed_meanwhile(run, key, number):
+            continue
         close_attempt(run, record, REPLACED)
         owners = {(str(record.host).replace(".", "-"), pid) for pid in (record.pid, record.pgid) if pid}
         remove_temp_files(run, [run.node_dir(key), run.catalog, run.run_dir / "catalog.owners"], owners)
