@@ -24,6 +24,7 @@ from transpile.ir.names import step_key
 from transpile.plan import batching
 from transpile.plan.retry import retry_delay
 from transpile.runtime import instances
+from transpile.runtime.capture import LogEcho
 from transpile.runtime.child import context_builder
 from transpile.runtime.instance import EXIT_FAILED, NodeInstance, NodeOutcome, RunContext
 from transpile.runtime.records import MapSplit
@@ -31,6 +32,7 @@ from transpile.runtime.supervisor import ForkSpawner, Supervisor
 from transpile.runtime.workspace import new_workdir
 
 Indices = tuple[int, ...]
+ECHO_SECONDS = 0.2  # how often a running attempt's new output is echoed to the pod's log
 
 
 def settle(instance: NodeInstance, force: bool, in_batch: bool = False) -> NodeOutcome | None:
@@ -50,10 +52,17 @@ def settle(instance: NodeInstance, force: bool, in_batch: bool = False) -> NodeO
     return instance.before_launch()
 
 
-def supervisor_for(ctx: RunContext) -> Supervisor:
-    """A supervisor whose attempt processes are forked from this process."""
+def supervisor_for(ctx: RunContext, instances: int = 1) -> Supervisor:
+    """A supervisor whose attempt processes are forked from this process: directly for one instance, through
+    a zygote forked from it for a batch (this process then writes the records without sharing a page with
+    the attempts it forked, and the next item's process is forked while an item runs)."""
     builder = context_builder(ctx.loaded, ctx.run, ctx.parameters)
-    return Supervisor(ForkSpawner(builder, lambda: new_workdir(ctx.run.run_id)))
+    if instances == 1:
+        return Supervisor(ForkSpawner(builder, lambda: new_workdir(ctx.run.run_id)))
+    from transpile.runtime.pool import ZygoteSpawner
+    from transpile.runtime.zygote import fork_zygote
+
+    return Supervisor(ZygoteSpawner(*fork_zygote(builder, ctx.run.run_id, 1, ctx.import_paths)))
 
 
 def run_attempt(supervisor: Supervisor, instance: NodeInstance) -> NodeOutcome:
@@ -62,14 +71,19 @@ def run_attempt(supervisor: Supervisor, instance: NodeInstance) -> NodeOutcome:
     process = supervisor.take()
     record = instance.claim()
     instance.launched(record, process)
+    echo = LogEcho(instance.attempt_dir(record)) if instance.ctx.echo else None
     supervisor.start(process, instance.assignment(record), instance.step.timeout)
     try:
-        while not supervisor.events(0.5):
-            pass
+        while not supervisor.events(ECHO_SECONDS if echo else 0.5):
+            if echo:
+                echo.pump()
     except BaseException:
         supervisor.stop_all(grace=0.0)
         instance.complete(record, process.report())
         raise
+    finally:
+        if echo:
+            echo.close()
     return instance.complete(record, process.report())
 
 
@@ -117,7 +131,7 @@ def run_tasks(ctx: RunContext, path: tuple[str, ...], members: list[Indices], de
               sleep: Callable[[float], None] = time.sleep) -> NodeOutcome:  # fmt: skip
     """Every instance of a batch of a task step, one after the other (see the module docstring)."""
     outcomes: list[NodeOutcome] = []
-    supervisor = supervisor_for(ctx)
+    supervisor = supervisor_for(ctx, len(members))
     try:
         for indices in members:
             instance = ctx.instance(path, indices)

@@ -1,7 +1,8 @@
-"""The attempt processes of `transpile run`, as the runner sees them: the zygote's `Spawner` (see
-supervisor.py), spares to hand attempts to and the exits of the attempts handed out.
+"""The attempt processes of `transpile run` (and of a batch in `execute-node`), as their supervisor sees them:
+the zygote's `Spawner` (see supervisor.py), spares to hand attempts to and the exits of those handed out.
 
-The processes come from the run's zygote (zygote.py), a fresh interpreter started once per run. The
+The processes come from the run's zygote (zygote.py), a fresh interpreter started once per run (a batch's
+is forked from the entrypoint). The
 zygote's messages (a spare is ready, a child has exited) wait in the socket until the runner needs them:
 it reads them without waiting at every turn of its loop, and listens for them only while it waits for a
 spare, for the exit of a child that closed its pipe without a report, or for its attempts to stop (the
@@ -16,15 +17,17 @@ import json
 import os
 import select
 import socket
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import transpile
 from transpile.runtime import procs
 from transpile.runtime.supervisor import AttemptProcess
-from transpile.runtime.zygote import BOOT
+from transpile.runtime.zygote import BOOT, ForkedZygote
+
+if TYPE_CHECKING:
+    import subprocess
 
 _MESSAGE = 4096
 
@@ -33,6 +36,9 @@ def start_zygote(
     plan_text: str, store: Path, run_id: str, values: dict[str, Any], import_paths: list[str], spares: int
 ) -> tuple[subprocess.Popen[bytes], socket.socket]:
     """Start the run's zygote and send it what it needs; (its process, the runner's end of its socket)."""
+    import subprocess  # here: imported, it makes every process forked from a batch's zygote run `threading`'s
+
+    # after-fork hook
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     root = str(Path(transpile.__file__).resolve().parent.parent)
     flags = subprocess._args_from_interpreter_flags()  # the runner's -X, -W, -O..., as multiprocessing does
@@ -60,7 +66,7 @@ class ZygoteSpawner:
     """The runner's side of the zygote (a `Spawner`): spares to hand attempts to, and the exits the zygote
     reports of the processes handed out."""
 
-    def __init__(self, zygote: subprocess.Popen[bytes], sock: socket.socket):
+    def __init__(self, zygote: subprocess.Popen[bytes] | ForkedZygote, sock: socket.socket):
         self.zygote = zygote
         self.sock = sock
         self.sock.setblocking(False)

@@ -1,4 +1,4 @@
-"""The zygote of `transpile run`: a fresh interpreter that forks every attempt process of one run.
+"""The zygote: the process that forks every attempt process of `transpile run`, and of a batch in a pod.
 
 The runner starts it (`python -c BOOT`) and sends it the plan, the run and the runner's `sys.path` on its
 standard input. It imports only the runtime, so each attempt forked from it starts as a pod's process
@@ -10,6 +10,11 @@ step double-forked), reaps it, removes its working directory, forks a replacemen
 message. The runner reads these messages when it needs them (a spare to use, an exit to record), so a
 fork or an exit never has to wake it. The zygote dies with the runner, or ends when the runner closes
 the socket, killing and reaping every child it has.
+
+A batch of map items in `execute-node` forks its zygote from the entrypoint instead (`fork_zygote`): the
+children then start from the very process an unbatched pod's attempt forks from, while the entrypoint,
+which writes each item's records, forks nothing itself, so no page it writes is ever shared with a child
+and copied for it (the per-item cost of a batch was mostly those copies).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import socket
 import struct
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from transpile.runtime import child, procs
 from transpile.runtime.workspace import make_workdir, remove_workdir, workdir_stem
@@ -45,11 +50,10 @@ def _load(header: dict[str, Any], plan_text: str) -> Any:
     return context_builder(loaded, run, header["values"])
 
 
-def _prepare_imports(header: dict[str, Any]) -> None:
-    """The runner's `sys.path`, with the directories the steps import from in front (as the entrypoint puts
-    them); their finders are created here once, so no attempt lists those directories again."""
-    sys.path[:] = header["sys_path"]
-    for extra in header["import_paths"]:
+def prepare_imports(import_paths: list[str]) -> None:
+    """`sys.path` with the directories the steps import from in front (as each attempt puts them); their
+    finders are created here once, so no attempt lists those directories again."""
+    for extra in import_paths:
         if extra not in sys.path:
             sys.path.insert(0, extra)
     import importlib.machinery
@@ -118,36 +122,56 @@ class _Zygote:
             remove_workdir(workdir)
 
 
-def main() -> None:
-    """The zygote process: `python -c BOOT PACKAGE_ROOT SOCKET_FD`, the request on standard input."""
+class ForkedZygote:
+    """A zygote forked from this process (`fork_zygote`), waited for like a `subprocess.Popen`."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def wait(self) -> int:
+        with contextlib.suppress(ChildProcessError):
+            return os.waitpid(self.pid, 0)[1]
+        return 0
+
+
+def fork_zygote(build: Any, run_id: str, spares: int, import_paths: list[str]) -> tuple[ForkedZygote, socket.socket]:
+    """Fork a zygote from this process, whose attempts build their context with `build` and import from
+    `import_paths`; (the zygote, this process's end of its socket), for a `ZygoteSpawner`."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        with contextlib.suppress(Exception):  # (each attempt also puts them in front)
+            prepare_imports(import_paths)
+        _serve(theirs, build, run_id, spares, parent)
+    theirs.close()
+    return ForkedZygote(pid), ours
+
+
+def _serve(sock: socket.socket, build: Any, run_id: str, spares: int, parent: int) -> NoReturn:
+    """A zygote's life once it has what its attempts need: fork them until its parent closes the socket or
+    dies, then kill and reap every child it has; it never returns."""
     code = 0
     zygote = None
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping is the runner's to handle: the zygote
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ends when the runner closes its socket or dies
-        sock = socket.socket(fileno=int(sys.argv[2]))
-        header = json.loads(sys.stdin.buffer.readline())
-        plan_text = sys.stdin.buffer.read().decode("utf-8")
-        null = os.open(os.devnull, os.O_RDONLY)  # as in a pod, a step has no terminal to read
-        os.dup2(null, 0)
-        os.close(null)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping is the parent's to handle: the zygote
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ends when the parent closes its socket or dies
         procs.prepare_parent_death()
         procs.die_with_parent()
         child.become_subreaper()
-        if os.getppid() != header["parent"]:
-            return  # the runner is already gone
-        os.chdir(header["cwd"])
-        build = _load(header, plan_text)
-        _prepare_imports(header)
-        del plan_text
+        if os.getppid() != parent:
+            return  # the parent is already gone
         gc.collect()
         gc.freeze()
         gc.disable()  # each child turns it back on
-        zygote = _Zygote(sock, build, header["run_id"], header["spares"])
+        zygote = _Zygote(sock, build, run_id, spares)
         zygote.serve()
     except (BrokenPipeError, ConnectionResetError):
-        pass  # the runner has ended
-    except BaseException:  # noqa: BLE001 - report, and let the runner see the socket close
+        pass  # the parent has ended
+    except BaseException:  # noqa: BLE001 - report, and let the parent see the socket close
         code = 70
         with contextlib.suppress(Exception):
             import traceback
@@ -156,5 +180,32 @@ def main() -> None:
     finally:
         if zygote is not None:
             zygote.close()
-        sys.stderr.flush()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
         os._exit(code)
+
+
+def main() -> None:
+    """The zygote process: `python -c BOOT PACKAGE_ROOT SOCKET_FD`, the request on standard input."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner's to handle, as in _serve
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sock = socket.socket(fileno=int(sys.argv[2]))
+        header = json.loads(sys.stdin.buffer.readline())
+        plan_text = sys.stdin.buffer.read().decode("utf-8")
+        null = os.open(os.devnull, os.O_RDONLY)  # as in a pod, a step has no terminal to read
+        os.dup2(null, 0)
+        os.close(null)
+        os.chdir(header["cwd"])
+        build = _load(header, plan_text)
+        sys.path[:] = header["sys_path"]  # the runner's
+        prepare_imports(header["import_paths"])
+        del plan_text
+    except BaseException:  # noqa: BLE001 - report, and let the runner see the socket close
+        with contextlib.suppress(Exception):
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+        os._exit(70)
+    _serve(sock, build, header["run_id"], header["spares"], header["parent"])
