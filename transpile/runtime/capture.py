@@ -1,66 +1,29 @@
-"""Capture a step's stdout and stderr at the file-descriptor level (so child processes are caught too),
-into log files, optionally echoing to the original streams (so `kubectl logs` still shows them)."""
+"""A step's stdout and stderr: captured at the file-descriptor level into its attempt's two log files (so the
+processes it starts are caught too), and echoed from those files by the process supervising the attempt (so
+`kubectl logs` of a pod still shows them).
+
+The attempt's process writes straight into the files: no pipe and no pump thread to start in every
+attempt, and nothing written is lost when the step's process dies. `LogEcho` follows the files from the
+supervising process and copies what they gain to its own stdout and stderr, while the attempt runs and
+once more when it has ended.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-_JOIN_SECONDS = 5.0
-
-
-def _pump(read_fd: int, path: Path, echo_fd: int | None) -> None:
-    with open(path, "ab") as log:
-        while True:
-            chunk = os.read(read_fd, 65536)
-            if not chunk:
-                break
-            log.write(chunk)
-            log.flush()
-            if echo_fd is not None:
-                try:
-                    os.write(echo_fd, chunk)
-                except OSError:
-                    echo_fd = None
-    os.close(read_fd)
+LOGS = (("stdout.log", 1), ("stderr.log", 2))
+_CHUNK = 1 << 16
 
 
 @contextmanager
-def capture(stdout_path: Path, stderr_path: Path, echo: bool) -> Iterator[None]:
-    """Send fds 1 and 2 to the two log files for the duration of the block (and, with `echo`, through a
-    pipe that also copies them to the original streams)."""
-    if not echo:
-        with _direct(stdout_path, stderr_path):
-            yield
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = {fd: os.dup(fd) for fd in (1, 2)}
-    pumps = []
-    for fd, path in ((1, stdout_path), (2, stderr_path)):
-        read_fd, write_fd = os.pipe()
-        os.dup2(write_fd, fd)
-        os.close(write_fd)
-        pump = threading.Thread(target=_pump, args=(read_fd, path, saved[fd] if echo else None), daemon=True)
-        pump.start()
-        pumps.append(pump)
-    try:
-        yield
-    finally:
-        _restore(saved, close=False)
-        for pump in pumps:
-            pump.join(_JOIN_SECONDS)  # a background child still holding the pipe must not hang us
-        for original in saved.values():
-            os.close(original)
-
-
-@contextmanager
-def _direct(stdout_path: Path, stderr_path: Path) -> Iterator[None]:
-    """fds 1 and 2 straight into the log files: no pipes, no threads."""
+def capture(stdout_path: str | Path, stderr_path: str | Path) -> Iterator[None]:
+    """Send fds 1 and 2 to the two log files for the duration of the block."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
@@ -71,17 +34,52 @@ def _direct(stdout_path: Path, stderr_path: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        _restore(saved, close=True)
-
-
-def _restore(saved: dict[int, int], close: bool) -> None:
-    """Flush Python's streams and put the original fds 1 and 2 back."""
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-    for fd, original in saved.items():
-        os.dup2(original, fd)
-        if close:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        for fd, original in saved.items():
+            os.dup2(original, fd)
             os.close(original)
+
+
+class LogEcho:
+    """Copies what an attempt's log files gain to this process's fds 1 and 2 (`pump`), from the moment the
+    attempt has created them. A stream that cannot be written to any more (a closed pipe) is dropped."""
+
+    def __init__(self, attempt_dir: Path):
+        self.paths = [(str(attempt_dir / name), target) for name, target in LOGS]
+        self.sources: list[list[int | None]] = []  # [log fd, echo fd or None], once the log is open
+
+    def pump(self) -> None:
+        """Copy what the files gained since the last call."""
+        while self.paths and len(self.sources) < len(LOGS):
+            try:
+                log = os.open(self.paths[0][0], os.O_RDONLY)
+            except OSError:
+                break  # not created yet (the attempt creates stdout.log first)
+            self.sources.append([log, self.paths.pop(0)[1]])
+        for source in self.sources:
+            log, target = source
+            assert log is not None
+            while True:
+                try:
+                    chunk = os.read(log, _CHUNK)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                if target is not None:
+                    try:
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(target, view) :]
+                    except OSError:
+                        source[1] = None
+
+    def close(self) -> None:
+        """Copy the rest, and stop following the files."""
+        self.pump()
+        for log, _ in self.sources:
+            if log is not None:
+                os.close(log)
+        self.sources = []

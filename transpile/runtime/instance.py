@@ -195,7 +195,6 @@ class NodeInstance:
             "attempt_dir": str(self.attempt_dir(record)),
             "env": self.environment(record.attempt),
             "import_paths": self.ctx.import_paths,
-            "echo": self.ctx.echo,
         }
 
     def environment(self, attempt: int) -> dict[str, str]:
