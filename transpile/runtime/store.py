@@ -268,8 +268,11 @@ class RunStore:
         return self.node_dir(key) / f"attempt.{number}"
 
     def write_attempt(self, attempt_dir: Path, record: AttemptRecord) -> None:
-        """Write an attempt's record; a running one is transient, so it is not synced to disk."""
-        durable = self.durable and record.status != "running"
+        """Write an attempt's record. A running one is transient, and a succeeded one follows its result,
+        already synced to disk: neither waits for the disk (were one lost with the machine, the attempt
+        reads as interrupted and its published result is reused). Any other end is synced: the attempts a
+        node has spent must survive."""
+        durable = self.durable and record.status not in ("running", "succeeded")
         write_atomic(attempt_dir / RECORD, record.dumps(), durable=durable)
 
     def read_attempt(self, key: str, number: int) -> AttemptRecord | None:
