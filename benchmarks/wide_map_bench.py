@@ -1,12 +1,13 @@
 """Wide-map benchmark (issue 20): a map of no-op Python steps, 100,000 items by default.
 
-    python benchmarks/wide_map_bench.py [--items 100000] [--runs 1] [--batch 1000] [--argo-items 0]
+    python benchmarks/wide_map_bench.py [--items 100000] [--runs 1] [--batch 1000] [--repeat 3] [--argo-items 0]
 
 Prints, for whole processes (wall, CPU of the process and its children, peak memory of the largest one):
 - `transpile compile` of the pipeline for each target (medians of 5);
 - `transpile run` of the map (every item its own instance: local runs never batch), `--runs` times;
-- inside one batch (`execute-node --indices 0~N-1` of the map's body, what one pod runs), the CPU per item:
-  (CPU of a batch of `--batch` items - CPU of a batch of 1) / (batch - 1);
+- inside one batch (`execute-node --indices 0~N-1` of the map's body, what one pod runs, its output echoed),
+  the CPU per item: (CPU of a batch of `--batch` items - CPU of a batch of 1) / (batch - 1), median of
+  `--repeat` pairs;
 - with `--argo-items N`: the Argo spec of an N-item map replayed (tests/support/argo_replay.py, Argo's default
   deploy config): pod nodes created and the Workflow object's bytes as Argo v4.1.2 writes its status.
 """
@@ -14,6 +15,7 @@ Prints, for whole processes (wall, CPU of the process and its children, peak mem
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -60,23 +62,33 @@ def local_run(work: Path, items: int, runs: int) -> None:
         print(f"transpile run, {items:,} items: wall {wall:.1f} s, CPU {cpu:.1f} s, peak {peak / 1024:.0f} MiB")
 
 
-def batch_cost(work: Path, batch: int) -> None:
+def batch_cost(work: Path, batch: int, repeat: int) -> None:
+    """CPU per item inside one batch, as a pod runs it (its output echoed, here to /dev/null); the step's module
+    byte-compiled, as in an image. Medians of `repeat` pairs (a batch of 1, a batch of `batch`)."""
+    compileall.compile_dir(str(work), quiet=1)
+
     def prepared(run_id: str) -> list[str]:
-        base = ["execute-node", "--pipeline", "wide.yaml", "--store", "batch", "--run-id", run_id, "--no-echo"]
+        base = ["execute-node", "--pipeline", "wide.yaml", "--store", "batch", "--run-id", run_id]
         for node in ("make", "each"):
             timed(transpile(*base, "--node", node), work)
         return transpile(*base, "--node", "each/s")
 
-    cpus: dict[int, float] = {}
-    walls: dict[int, float] = {}
-    for size in (1, batch):
-        wall, cpu, _ = timed(prepared(f"b{size}") + ["--indices", f"0~{size - 1}" if size > 1 else "0"], work)
-        cpus[size], walls[size] = cpu, wall
-    per_cpu = (cpus[batch] - cpus[1]) / (batch - 1) * 1000
-    per_wall = (walls[batch] - walls[1]) / (batch - 1) * 1000
-    print(f"one batch of {batch:,} items: wall {walls[batch]:.2f} s, CPU {cpus[batch]:.2f} s", end="")
-    print(f"; of 1 item: CPU {cpus[1]:.2f} s")
-    print(f"per no-op item inside a batch: CPU {per_cpu:.2f} ms, wall {per_wall:.2f} ms")
+    per_cpu, per_wall, totals = [], [], []
+    for round_ in range(repeat):
+        cpus: dict[int, float] = {}
+        walls: dict[int, float] = {}
+        for size in (1, batch):
+            indices = f"0~{size - 1}" if size > 1 else "0"
+            wall, cpu, _ = timed(prepared(f"b{size}-{round_}") + ["--indices", indices], work)
+            cpus[size], walls[size] = cpu, wall
+        per_cpu.append((cpus[batch] - cpus[1]) / (batch - 1) * 1000)
+        per_wall.append((walls[batch] - walls[1]) / (batch - 1) * 1000)
+        totals.append((walls[batch], cpus[batch], cpus[1]))
+    wall, cpu, one = sorted(totals)[len(totals) // 2]
+    print(f"one batch of {batch:,} items: wall {wall:.2f} s, CPU {cpu:.2f} s; of 1 item: CPU {one:.2f} s")
+    print(f"per no-op item inside a batch: CPU {statistics.median(per_cpu):.2f} ms, ", end="")
+    print(f"wall {statistics.median(per_wall):.2f} ms (medians of {repeat}; CPU each: ", end="")
+    print(", ".join(f"{value:.2f}" for value in per_cpu) + ")")
 
 
 def argo_replay(work: Path, items: int) -> None:
@@ -104,6 +116,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="batch pairs measured (the median is quoted)")
     parser.add_argument("--argo-items", type=int, default=0)
     args = parser.parse_args()
     precompile()
@@ -112,7 +125,7 @@ def main() -> None:
         (work / "wide.py").write_text(STEPS)
         (work / "wide.yaml").write_text(PIPELINE.format(count=args.items))
         compile_times(work)
-        batch_cost(work, args.batch)
+        batch_cost(work, args.batch, args.repeat)
         if args.argo_items:
             argo_replay(work, args.argo_items)
         if args.runs:
