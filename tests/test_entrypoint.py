@@ -131,6 +131,38 @@ def test_step_output_is_echoed_and_logged(project):
     assert log.read_text() == "extracted 3 shards for 2026-01-01\n"
 
 
+@pytest.mark.parametrize("indices", ["0", "0~2"])
+def test_output_reaches_the_pods_log_while_the_step_runs(project, indices):
+    """Echoed from the attempt's log files while it runs (a pod's `kubectl logs -f`): each item's first line
+    is on the entrypoint's stdout before its step ends, stdout and stderr on their own streams, in order."""
+    (project / "slow.yaml").write_text(
+        "name: slow\nparameters: {xs: [0, 1, 2]}\nsteps:\n  m: {map: {over: xs, as: x, steps: {s: {shell: "
+        '\'echo "begin $x"; echo "err $x" >&2; [ $x = 0 ] && sleep 3; echo "end $x"\'}}}}\n'
+    )
+    base = [sys.executable, "-m", "transpile", "execute-node", "--pipeline", "slow.yaml", "--store", "store"]
+    base += ["--run-id", "e"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    assert subprocess.run([*base, "--node", "m"], cwd=project, env=env, capture_output=True).returncode == 0
+    with subprocess.Popen(
+        [*base, "--node", "m/s", "--indices", indices],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout.readline() == b"begin 0\n"
+        log = project / "store/runs/e/nodes/m@0/s/attempt.1/stdout.log"
+        assert log.read_text() == "begin 0\n"  # the step still sleeps: its first line came while it ran
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    items = [0] if indices == "0" else [0, 1, 2]
+    assert out.decode() == "end 0\n" + "".join(f"begin {x}\nend {x}\n" for x in items[1:])
+    assert [line for line in err.decode().splitlines() if line.startswith("err")] == [f"err {x}" for x in items]
+    for x in items:
+        log = project / f"store/runs/e/nodes/m@{x}/s/attempt.1/stdout.log"
+        assert log.read_text() == f"begin {x}\nend {x}\n"
+
+
 def test_compiled_pipeline_cache_is_used_and_keyed_by_content(project):
     assert node(project, "--node", "extract").returncode == 0
     cached = list((project / "store/cache/pipelines").glob("*.json"))
