@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from transpile.runtime import procs
+from transpile.runtime.store import RunStore
 
 # A daemon that leaves the step's process group and session, and whose parent exits at once.
 DAEMON = "( setsid sh -c 'echo $$ > \"$TRANSPILE_PIPELINE_DIR/daemon-$TRANSPILE_KEY.pid\"; exec sleep 300' & )"
@@ -69,6 +70,45 @@ def test_a_double_forked_daemon_dies_with_its_attempt_in_execute_node(project, n
     assert not alive(pid)
     for other in daemons(project).values():  # the other daemon died with its own attempt, too
         assert not alive(other)
+
+
+LEAVER = """\
+import os, subprocess, time
+from pathlib import Path
+
+
+def leave(x):
+    pidfile = Path(os.environ["TRANSPILE_PIPELINE_DIR"]) / f"daemon-{x}.pid"
+    subprocess.Popen(["setsid", "sh", "-c", f'echo $$ > "{pidfile}"; exec sleep 300'])
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        time.sleep(0.01)
+    if x == 1:
+        os._exit(3)  # the attempt dies at once: it cannot kill its daemon itself
+    if x == 2:  # the next item: the daemon item 1 left must be gone already, not at the batch's end
+        from transpile.runtime.procs import alive
+
+        return alive(int((pidfile.parent / "daemon-1.pid").read_text()))
+    return None
+"""
+
+
+def test_daemons_die_with_their_items_in_a_batch(tmp_path):
+    """In a batch (one pod, items forked by its zygote), a daemon an item leaves dies with that item's attempt,
+    whether the item returns or its process dies without a word (then the zygote, their subreaper, kills it)."""
+    (tmp_path / "leaver.py").write_text(LEAVER)
+    (tmp_path / "b.yaml").write_text(
+        "name: b\nparameters: {xs: [0, 1, 2]}\n"
+        "steps:\n  m: {map: {over: xs, as: x, steps: {s: {python: leaver:leave, retries: 0, returns: [left]}}}}\n"
+    )
+    base = ("execute-node", "--pipeline", "b.yaml", "--store", "store", "--run-id", "b", "--no-echo")
+    assert run_cli(*base, "--node", "m", cwd=tmp_path).returncode == 0
+    result = run_cli(*base, "--node", "m/s", "--indices", "0~2", cwd=tmp_path)
+    assert result.returncode == 1 and "1 of 3 instance(s) of batch 0~2 did not succeed" in result.stderr
+    pids = {int(p.stem.removeprefix("daemon-")): int(p.read_text()) for p in tmp_path.glob("daemon-*.pid")}
+    assert sorted(pids) == [0, 1, 2]
+    assert RunStore(tmp_path / "store", "b").result("m@2/s").returns == {"left": False}
+    time.sleep(0.2)
+    assert [x for x, pid in pids.items() if alive(pid)] == []
 
 
 BATCH = """
