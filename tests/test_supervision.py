@@ -111,6 +111,35 @@ def test_daemons_die_with_their_items_in_a_batch(tmp_path):
     assert [x for x, pid in pids.items() if alive(pid)] == []
 
 
+STALLER = """\
+import os, time
+
+
+def stall(x):
+    if x == 1 and os.environ["TRANSPILE_ATTEMPT"] == "1":
+        time.sleep(60)  # past its timeout: killed, then retried
+    return x
+"""
+
+
+def test_an_item_past_its_timeout_is_killed_and_retried_and_the_batch_goes_on(tmp_path):
+    (tmp_path / "staller.py").write_text(STALLER)
+    (tmp_path / "t.yaml").write_text(
+        "name: t\nparameters: {xs: [0, 1, 2]}\nsteps:\n  m: {map: {over: xs, as: x, steps: {s: "
+        "{python: staller:stall, timeout: 1, retries: {limit: 1, backoff: 0s}, returns: [y]}}}}\n"
+    )
+    base = ("execute-node", "--pipeline", "t.yaml", "--store", "store", "--run-id", "t", "--no-echo")
+    assert run_cli(*base, "--node", "m", cwd=tmp_path).returncode == 0
+    started = time.monotonic()
+    result = run_cli(*base, "--node", "m/s", "--indices", "0~2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30
+    run = RunStore(tmp_path / "store", "t")
+    assert [run.result(f"m@{x}/s").returns for x in range(3)] == [{"y": 0}, {"y": 1}, {"y": 2}]
+    assert [(a.status, a.timed_out) for a in run.attempts("m@1/s")] == [("failed", True), ("succeeded", None)]
+    assert [len(run.attempts(f"m@{x}/s")) for x in (0, 2)] == [1, 1]
+
+
 BATCH = """
 import json, sys, time
 from pathlib import Path
