@@ -72,6 +72,19 @@ def test_a_double_forked_daemon_dies_with_its_attempt_in_execute_node(project, n
         assert not alive(other)
 
 
+def run_batch(project: Path, module: str, step: str) -> subprocess.CompletedProcess:
+    """A map of 3 items whose step is `steps.<function>, <settings>` (`module` the text of steps.py), fanned
+    out, then its 3 items run as one batch (one pod)."""
+    (project / "steps.py").write_text(module)
+    (project / "b.yaml").write_text(
+        "name: b\nparameters: {xs: [0, 1, 2]}\nsteps:\n"
+        f"  m: {{map: {{over: xs, as: x, steps: {{s: {{python: steps:{step}}}}}}}}}\n"
+    )
+    base = ("execute-node", "--pipeline", "b.yaml", "--store", "store", "--run-id", "b", "--no-echo")
+    assert run_cli(*base, "--node", "m", cwd=project).returncode == 0
+    return run_cli(*base, "--node", "m/s", "--indices", "0~2", cwd=project)
+
+
 LEAVER = """\
 import os, subprocess, time
 from pathlib import Path
@@ -95,14 +108,7 @@ def leave(x):
 def test_daemons_die_with_their_items_in_a_batch(tmp_path):
     """In a batch (one pod, items forked by its zygote), a daemon an item leaves dies with that item's attempt,
     whether the item returns or its process dies without a word (then the zygote, their subreaper, kills it)."""
-    (tmp_path / "leaver.py").write_text(LEAVER)
-    (tmp_path / "b.yaml").write_text(
-        "name: b\nparameters: {xs: [0, 1, 2]}\n"
-        "steps:\n  m: {map: {over: xs, as: x, steps: {s: {python: leaver:leave, retries: 0, returns: [left]}}}}\n"
-    )
-    base = ("execute-node", "--pipeline", "b.yaml", "--store", "store", "--run-id", "b", "--no-echo")
-    assert run_cli(*base, "--node", "m", cwd=tmp_path).returncode == 0
-    result = run_cli(*base, "--node", "m/s", "--indices", "0~2", cwd=tmp_path)
+    result = run_batch(tmp_path, LEAVER, "leave, retries: 0, returns: [left]")
     assert result.returncode == 1 and "1 of 3 instance(s) of batch 0~2 did not succeed" in result.stderr
     pids = {int(p.stem.removeprefix("daemon-")): int(p.read_text()) for p in tmp_path.glob("daemon-*.pid")}
     assert sorted(pids) == [0, 1, 2]
@@ -123,18 +129,11 @@ def stall(x):
 
 
 def test_an_item_past_its_timeout_is_killed_and_retried_and_the_batch_goes_on(tmp_path):
-    (tmp_path / "staller.py").write_text(STALLER)
-    (tmp_path / "t.yaml").write_text(
-        "name: t\nparameters: {xs: [0, 1, 2]}\nsteps:\n  m: {map: {over: xs, as: x, steps: {s: "
-        "{python: staller:stall, timeout: 1, retries: {limit: 1, backoff: 0s}, returns: [y]}}}}\n"
-    )
-    base = ("execute-node", "--pipeline", "t.yaml", "--store", "store", "--run-id", "t", "--no-echo")
-    assert run_cli(*base, "--node", "m", cwd=tmp_path).returncode == 0
     started = time.monotonic()
-    result = run_cli(*base, "--node", "m/s", "--indices", "0~2", cwd=tmp_path)
+    result = run_batch(tmp_path, STALLER, "stall, timeout: 1, retries: {limit: 1, backoff: 0s}, returns: [y]")
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 30
-    run = RunStore(tmp_path / "store", "t")
+    run = RunStore(tmp_path / "store", "b")
     assert [run.result(f"m@{x}/s").returns for x in range(3)] == [{"y": 0}, {"y": 1}, {"y": 2}]
     assert [(a.status, a.timed_out) for a in run.attempts("m@1/s")] == [("failed", True), ("succeeded", None)]
     assert [len(run.attempts(f"m@{x}/s")) for x in (0, 2)] == [1, 1]
