@@ -22,6 +22,7 @@ from transpile.backends import slurm_pod
 from transpile.backends.base import EmitOptions, Refusals
 from transpile.ir.graph import toposort
 from transpile.ir.names import step_key
+from transpile.plan.cache_mode import cached_steps
 from transpile.plan.model import Plan, Settings, Step
 
 CONTROL_ROLES = ("fan_out", "select")
@@ -222,6 +223,7 @@ def _settings(plan: Plan) -> str:
         f"ARRAY_LIMIT={deploy.parallelism or ''}  # most array elements of one map at once",
         f"SBATCH_OPTIONS=({words(options)})",
         f"PARAMETER_NAMES=({words(plan.parameters)})",
+        f"CACHED_STEPS=({words(cached_steps(plan))})  # what --refresh may name (a step, or a composite above one)",
         f"HAS_ON_FAILURE={1 if plan.on_failure is not None else 0}",
     ]
     return "\n".join(lines)
