@@ -181,31 +181,6 @@ def test_bad_modes_are_refused_before_anything_runs(project, args, message):
     assert not (project / "store/runs/r1").exists()
 
 
-@pytest.mark.parametrize(
-    ("refresh", "refused"), [("totl", True), ("fetch", True), ("total", False), ("m", False), ("m/s", False)]
-)
-def test_the_slurm_script_refuses_a_refresh_that_names_no_cached_step(project, refresh, refused):
-    """Before it submits anything: the script knows the pipeline's cached steps (`sbatch` is never reached
-    when refused; when accepted, it is, and fails here for want of SLURM or of a queue)."""
-    compiled = run_cli("compile", "cachy.yaml", "-t", "slurm", "-o", "out/", cwd=project)
-    assert compiled.returncode == 0, compiled.stderr
-    script = project / "out/cachy.slurm.sh"
-    fake = project / "bin"
-    fake.mkdir()
-    (fake / "sbatch").write_text("#!/bin/sh\necho 'sbatch reached' >&2\nexit 1\n")
-    (fake / "sbatch").chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
-    result = subprocess.run(
-        ["bash", str(script), "--refresh", refresh], cwd=project, env=env, capture_output=True, text=True
-    )
-    assert result.returncode != 0
-    if refused:
-        assert f"--refresh {refresh}: no cached step is {refresh} or under it" in result.stderr, result.stderr
-        assert "sbatch reached" not in result.stderr
-    else:
-        assert "sbatch reached" in result.stderr, result.stderr
-
-
 def test_max_age_makes_old_entries_misses(project):
     (project / "cachy.yaml").write_text(PIPELINE.replace("{cache: true}", "{cache: {max_age: 1h}}"))
     run(project, "r1")

@@ -16,7 +16,7 @@ from transpile.backends.base import EmitOptions, Refusals
 from transpile.backends.yaml_writer import dump_all
 from transpile.ir.names import fit
 from transpile.plan import params
-from transpile.plan.cache_mode import CACHE_PARAMETER, cached_steps
+from transpile.plan.cache_mode import CACHE_PARAMETER, CACHED_ANNOTATION, cached_annotation, cached_steps
 from transpile.plan.model import Plan
 
 NAME_LIMIT = 63
@@ -94,6 +94,9 @@ def workflow_templates(plan: Plan, refusals: Refusals) -> tuple[list[m.WorkflowT
     pull_secrets = tuple({"name": name} for name in built.shared_secrets)
     if plan.parameters:  # read by `transpile submit --run -p` to check values as `transpile run` does
         annotations[params.TYPES_ANNOTATION] = params.types_annotation(plan.parameters)
+    cached = cached_annotation(plan)
+    if cached is not None:  # read by `transpile submit --run --refresh STEP`
+        annotations[CACHED_ANNOTATION] = cached
 
     def document(name: str, templates: tuple[m.Template, ...], on_exit: str | None, main: bool) -> m.WorkflowTemplate:
         if main:

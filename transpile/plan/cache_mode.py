@@ -18,7 +18,17 @@ from transpile.ir.rules import CACHE_PARAMETER
 if TYPE_CHECKING:
     from transpile.plan.model import Plan
 
-__all__ = ["CACHE_PARAMETER", "CacheMode", "CacheModeError", "cached_steps", "refresh_problems"]
+__all__ = [
+    "CACHED_ANNOTATION",
+    "CACHE_PARAMETER",
+    "CacheMode",
+    "CacheModeError",
+    "cached_annotation",
+    "cached_from_annotation",
+    "cached_steps",
+    "covers",
+    "refresh_problems",
+]
 
 _ID = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
 
@@ -76,12 +86,36 @@ def cached_steps(plan: Plan) -> list[str]:
     return [step.id for step in plan.task_steps() if step.settings is not None and step.settings.cache is not None]
 
 
+def covers(wanted: str, cached: list[str]) -> bool:
+    """Whether `--refresh wanted` names a cached step: one of them, or a composite above one."""
+    return any(node == wanted or node.startswith(wanted + "/") for node in cached)
+
+
+# A compiled Argo spec lists its cached steps in this annotation of its main WorkflowTemplate, so `transpile
+# submit --run --refresh STEP` refuses a step the pipeline does not cache before submitting (up to
+# CACHED_ANNOTATION_BYTES: a longer list is left out, and the step is then checked by each pod).
+CACHED_ANNOTATION = "transpile.io/cached-steps"
+CACHED_ANNOTATION_BYTES = 16 * 1024
+
+
+def cached_annotation(plan: Plan) -> str | None:
+    """The annotation's value: the cached node ids joined by commas; None for none, or for too many."""
+    text = ",".join(cached_steps(plan))
+    return text if text and len(text) <= CACHED_ANNOTATION_BYTES else None
+
+
+def cached_from_annotation(text: str | None) -> list[str] | None:
+    """The cached node ids read back from the annotation; None when absent or not a list of node ids."""
+    found = text.split(",") if isinstance(text, str) and text else None
+    return found if found and all(_ID.match(i) for i in found) else None
+
+
 def refresh_problems(mode: CacheMode, plan: Plan) -> list[tuple[str, str | None]]:
     """(message, hint) for each step to refresh that names no cached step of the plan."""
     cached = cached_steps(plan)
     problems: list[tuple[str, str | None]] = []
     for wanted in mode.refresh:
-        if any(node == wanted or node.startswith(wanted + "/") for node in cached):
+        if covers(wanted, cached):
             continue
         from transpile.errors import did_you_mean
 

@@ -93,7 +93,14 @@ def cache_parameter(args: Any, main: dict[str, Any] | None, report: Report) -> d
     pipeline caches a step; without it `--no-cache` changes nothing and `--refresh` is refused)."""
     if not args.no_cache and not args.refresh:
         return {}
-    from transpile.plan.cache_mode import CACHE_PARAMETER, CacheMode, CacheModeError
+    from transpile.plan.cache_mode import (
+        CACHE_PARAMETER,
+        CACHED_ANNOTATION,
+        CacheMode,
+        CacheModeError,
+        cached_from_annotation,
+        covers,
+    )
 
     if not args.run:
         raise fail("--no-cache and --refresh set the cache mode of a run; add --run")
@@ -106,6 +113,13 @@ def cache_parameter(args: Any, main: dict[str, Any] | None, report: Report) -> d
             raise fail(f"--refresh: {main['metadata']['name']} caches no step (it has no {CACHE_PARAMETER} parameter)")
         report.line(f"note: {main['metadata']['name']} caches no step: --no-cache changes nothing")
         return {}
+    cached = cached_from_annotation((main or {}).get("metadata", {}).get("annotations", {}).get(CACHED_ANNOTATION))
+    unknown = [wanted for wanted in mode.refresh if cached is not None and not covers(wanted, cached)]
+    if unknown:
+        problems = [
+            f"--refresh {w}: no cached step is {w} or under it (cached steps: {', '.join(cached)})" for w in unknown
+        ]
+        raise TranspileError([Diagnostic(problem) for problem in problems])
     return {CACHE_PARAMETER: mode.text()}
 
 
