@@ -23,11 +23,12 @@ import yaml
 
 from tests.conftest import SAMPLES, run_cli
 from tests.support import injection
+from tests.support.generated_python import assert_ruff_clean
+from tests.support.hostile import HOSTILE, hostile_pipeline
 from tests.support.outcomes import ETL_CONTROL_NODES, cached_from, outcomes
 from tests.support.pipelines import OPS_PIPELINE
 from tests.support.shared import session_dir, shared_by_workers
 from tests.support.venvs import engine_env, engine_venv
-from tests.test_airflow import HOSTILE, assert_ruff_clean, hostile_pipeline
 from transpile.compiler import compile_pipeline
 from transpile.ir.graph import walk
 from transpile.ir.names import node_id

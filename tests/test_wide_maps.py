@@ -27,9 +27,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import run_cli
+from tests.support.airflow_engine import airflow_env, compile_to, dags_test
 from tests.support.argo_replay import ArgoRun
 from tests.support.outcomes import outcomes
-from tests.test_airflow import airflow_bin, airflow_home  # noqa: F401  (fixtures of the engines' tests)
 from tests.test_parity import records
 from tests.test_prefect import prefect_api, prefect_bin  # noqa: F401
 from tests.test_slurm import slurm  # noqa: F401
@@ -256,9 +256,7 @@ def engine_project(tmp_path: Path) -> Path:
     return project_with(tmp_path / "p", small_batch=100, large_batch=500)
 
 
-def test_airflow_runs_1100_and_5000_items_batched_within_max_map_length(engine_project, airflow_bin, airflow_home):  # noqa: F811
-    from tests.test_airflow import compile_to, dags_test
-
+def test_airflow_runs_1100_and_5000_items_batched_within_max_map_length(engine_project, airflow_bin, airflow_home):
     project = engine_project
     (project / "deploy.yaml").write_text(f"working_dir: {project}\ncommand: [{airflow_bin / 'transpile'}]\n")
     dags = project / "dags"
@@ -277,9 +275,7 @@ def test_airflow_runs_1100_and_5000_items_batched_within_max_map_length(engine_p
     assert len(assert_every_item_recorded(run)) == 11 + 10
 
 
-def airflow_env_of(home: Path, airflow_bin: Path, dags: Path) -> dict:  # noqa: F811
-    from tests.test_airflow import airflow_env
-
+def airflow_env_of(home: Path, airflow_bin: Path, dags: Path) -> dict:
     return airflow_env(home, airflow_bin, dags)
 
 
