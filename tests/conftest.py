@@ -14,8 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
-# airflow_bin, airflow_home: defined once, in a plugin, so that every module using them shares one instance per session
-# (a fixture defined in, or imported into, a test module is instantiated once per module).
+# airflow_bin, airflow_home, prefect_bin, prefect_api, process_pool: defined once, in a plugin, so that every module
+# using them shares one instance per session (a fixture defined in, or imported into, a test module is instantiated once
+# per module).
 pytest_plugins = ["tests.support.engine_fixtures"]
 
 
@@ -59,7 +60,7 @@ def cli():
 # are not left with one long test at the end of the run. Within a module the order stays as written.
 SLOW_FIRST = (
     "tests.test_slurm",
-    "tests.test_prefect",
+    "tests.prefect",
     "tests.airflow",
     "tests.test_parity",
     "tests.test_packaging",

@@ -30,8 +30,8 @@ from tests.conftest import run_cli
 from tests.support.airflow_engine import airflow_env, compile_to, dags_test
 from tests.support.argo_replay import ArgoRun
 from tests.support.outcomes import outcomes
+from tests.support.prefect_engine import compile_flow, run_flow
 from tests.test_parity import records
-from tests.test_prefect import prefect_api, prefect_bin  # noqa: F401
 from tests.test_slurm import slurm  # noqa: F401
 from transpile.plan import batching
 from transpile.runtime import instances
@@ -279,9 +279,7 @@ def airflow_env_of(home: Path, airflow_bin: Path, dags: Path) -> dict:
     return airflow_env(home, airflow_bin, dags)
 
 
-def test_prefect_runs_1100_and_5000_items_batched(engine_project, prefect_bin, prefect_api):  # noqa: F811
-    from tests.test_prefect import compile_flow, run_flow
-
+def test_prefect_runs_1100_and_5000_items_batched(engine_project, prefect_bin, prefect_api):
     project = engine_project
     flow = run_flow(compile_flow(project, "wide.yaml", prefect_bin), prefect_bin, prefect_api, project)
     assert flow.returncode == 0, flow.stderr[-3000:]
