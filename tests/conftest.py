@@ -14,9 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
-# airflow_bin, airflow_home, prefect_bin, prefect_api, process_pool: defined once, in a plugin, so that every module
-# using them shares one instance per session (a fixture defined in, or imported into, a test module is instantiated once
-# per module).
+# airflow_bin, airflow_home, prefect_bin, prefect_api, process_pool, slurm, shellcheck: defined once, in a plugin,
+# so that every module using them shares one instance per session (a fixture defined in, or imported into, a test
+# module is instantiated once per module).
 pytest_plugins = ["tests.support.engine_fixtures"]
 
 
@@ -59,7 +59,7 @@ def cli():
 # Packages and modules whose tests wait longest (real engines, big specs) go first, so that pytest-xdist's workers
 # are not left with one long test at the end of the run. Within a module the order stays as written.
 SLOW_FIRST = (
-    "tests.test_slurm",
+    "tests.slurm",
     "tests.prefect",
     "tests.airflow",
     "tests.test_parity",

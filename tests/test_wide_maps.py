@@ -31,8 +31,8 @@ from tests.support.airflow_engine import airflow_env, compile_to, dags_test
 from tests.support.argo_replay import ArgoRun
 from tests.support.outcomes import outcomes
 from tests.support.prefect_engine import compile_flow, run_flow
+from tests.support.slurm_jobs import compile_script, make_project, submit
 from tests.test_parity import records
-from tests.test_slurm import slurm  # noqa: F401
 from transpile.plan import batching
 from transpile.runtime import instances
 from transpile.runtime.store import RunStore
@@ -289,11 +289,9 @@ def test_prefect_runs_1100_and_5000_items_batched(engine_project, prefect_bin, p
     assert len(assert_every_item_recorded(run)) == 11 + 10
 
 
-def test_slurm_runs_1100_and_5000_items_batched_and_reads_max_array_size(tmp_path, slurm):  # noqa: F811
+def test_slurm_runs_1100_and_5000_items_batched_and_reads_max_array_size(tmp_path, slurm):
     """The default MaxArraySize (1001) refuses the 1,100-element array the issue saw; the fan-out is told it
     (test_a_fan_out_told_a_limit_splits_within_it checks the split at 1001)."""
-    from tests.test_slurm import compile_script, make_project, submit
-
     project = make_project(tmp_path / "p")
     (project / "wide.py").write_text(STEPS)
     pipeline = wide_pipeline(small_batch=100, large_batch=500)

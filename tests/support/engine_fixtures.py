@@ -1,5 +1,5 @@
-"""The real engines' session fixtures: one Airflow venv and home and one Prefect server (with its work pool) per
-test session, whichever test modules use them.
+"""The real engines' session fixtures: one Airflow venv and home, one Prefect server (with its work pool) and one
+SLURM cluster per test session, whichever test modules use them.
 
 tests/conftest.py registers this module as a plugin (`pytest_plugins`). A test module must not define or import
 these fixtures: a fixture function defined in (or imported into) a module is instantiated once per module,
@@ -9,14 +9,18 @@ which would migrate a second Airflow home or start a second server.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.support.airflow_engine import AIRFLOW, airflow_env
 from tests.support.prefect_engine import PREFECT, QUIET, start_server, stop_server
 from tests.support.shared import session_dir, shared_by_workers
+from tests.support.slurm_cluster import SlurmUnavailable, cluster_of, ensure_installed, start_state, stop_state
 from tests.support.venvs import engine_env, engine_venv
 
 
@@ -77,3 +81,35 @@ def process_pool(prefect_bin, prefect_api) -> str:
     )
     assert created.returncode == 0, created.stdout + created.stderr
     return "transpile-kubernetes"
+
+
+def _unavailable(reason: str):
+    """Skip without SLURM, except under CI=true, where it must run."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"SLURM must run under CI=true: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A one-node cluster for the whole session; its environment (SLURM_CONF, this tree on PYTHONPATH)."""
+    with ExitStack() as stack:
+        try:
+            state = stack.enter_context(
+                shared_by_workers(session_dir(tmp_path_factory, "slurm"), start_state, stop_state)
+            )
+        except SlurmUnavailable as exc:
+            _unavailable(str(exc))
+        env = dict(cluster_of(state).env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        yield env
+
+
+@pytest.fixture(scope="session")
+def shellcheck() -> str:
+    """The shellcheck binary (installed with SLURM's packages)."""
+    try:
+        ensure_installed()
+    except SlurmUnavailable as exc:
+        _unavailable(str(exc))
+    return shutil.which("shellcheck") or "/usr/bin/shellcheck"
