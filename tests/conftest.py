@@ -1,4 +1,5 @@
-"""Shared fixtures: running the CLI in a subprocess, the golden-file switch."""
+"""Shared fixtures: running the CLI in a subprocess, the golden-file switch, and the real engines' session fixtures
+(tests/support/engine_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+
+# airflow_bin, airflow_home, prefect_bin, prefect_api, process_pool, slurm, shellcheck: defined once, in a plugin,
+# so that every module using them shares one instance per session (a fixture defined in, or imported into, a test
+# module is instantiated once per module).
+pytest_plugins = ["tests.support.engine_fixtures"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,14 +56,22 @@ def cli():
     return run_cli
 
 
-# Modules whose tests wait longest (real engines, big specs) go first, so that pytest-xdist's workers are not
-# left with one long test at the end of the run. Within a module the order stays as written.
-SLOW_FIRST = ("test_slurm", "test_prefect", "test_airflow", "test_parity", "test_packaging", "test_scale")
+# Packages and modules whose tests wait longest (real engines, big specs) go first, so that pytest-xdist's workers
+# are not left with one long test at the end of the run. Within a module the order stays as written.
+SLOW_FIRST = (
+    "tests.slurm",
+    "tests.prefect",
+    "tests.airflow",
+    "tests.test_parity",
+    "tests.test_packaging",
+    "tests.test_scale",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        return SLOW_FIRST.index(module) if module in SLOW_FIRST else len(SLOW_FIRST)
+        module = item.module.__name__ if item.module else ""
+        ranks = (i for i, name in enumerate(SLOW_FIRST) if module == name or module.startswith(name + "."))
+        return next(ranks, len(SLOW_FIRST))
 
     items.sort(key=rank)

@@ -12,7 +12,8 @@ import yaml
 
 from tests.conftest import run_cli
 from tests.support import hostile
-from tests.support.argo_replay import ArgoError, ArgoRun, replace
+from tests.support.argo_replay import ArgoRun
+from tests.support.argo_template import ArgoError, replace
 from transpile.plan import params
 from transpile.runtime.store import RunStore
 

@@ -8,57 +8,11 @@ fragment of the message, and no traceback. Run in-process (`transpile.cli.main`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from tests.conftest import REPO
 from tests.support.inprocess import run_main
-
-H = "name: p\ndefaults: {image: img}\nsteps:\n"  # steps start on line 4
-OK = H + "  a: {shell: echo}\n"
-
-
-@dataclass(frozen=True)
-class Case:
-    id: str
-    pipeline: str | bytes | None  # p.yaml
-    line: int | None  # the first line the report points at; None: no location
-    count: int  # errors reported
-    fragment: str
-    deploy: str | bytes | None = None  # d.yaml, passed with -c
-    args: tuple[str, ...] = ("check", "p.yaml")  # the command line (-c d.yaml appended when deploy is set)
-
-
-def step(body: str, name: str = "a") -> str:
-    """A pipeline whose one step (line 4) is `name: {body}`."""
-    return H + f"  {name}: {{{body}}}\n"
-
-
-def top(extra: str) -> str:
-    """A valid pipeline with top-level lines added after the steps (from line 5)."""
-    return OK + extra
-
-
-def deploy(text: str, line: int | None, fragment: str, count: int = 1, id: str = "") -> Case:
-    return Case(f"deploy-{id}", OK, line, count, fragment, deploy=text)
-
-
-def nested(depth: int, kind: str = "parallel") -> str:
-    """A pipeline (steps on line 4) whose one step nests `depth` composites of one kind."""
-    body = "{leaf: {shell: 'true'}}"
-    for i in range(depth):
-        body = {
-            "parallel": f"{{c{i}: {{parallel: {{b: {{steps: {body}}}}}}}}}",
-            "map": f"{{c{i}: {{map: {{over: xs, as: it{i}, steps: {body}}}}}}}",
-            "switch": f"{{c{i}: {{switch: {{on: m, cases: {{x: {{steps: {body}}}}}}}}}}}",
-        }[kind]
-    return "name: p\ndefaults: {image: img}\nparameters: {xs: [1], m: x}\nsteps: " + body + "\n"
-
-
-def deep_value(depth: int, open_: str = "[", close: str = "]") -> str:
-    return open_ * depth + "1" + close * depth if open_ == "[" else "{a: " * depth + "1" + "}" * depth
-
+from tests.support.input_cases import OK, Case, H, deep_value, deploy, nested, step, top
 
 RUN = ("run", "p.yaml", "--store", "store")
 TYPED = top("parameters: {n: 3, xs: [1], ratio: 0.5, flag: true, obj: {a: 1}, s: text}\n")
@@ -408,65 +362,3 @@ def test_corpus_pipelines_differ_from_a_valid_one_only_by_their_mistake(capsys, 
     (tmp_path / "p.yaml").write_text(top("parameters: {xs: [1], mode: x}\nschedule: {cron: '@daily', timezone: UTC}\n"))
     assert run_main(capsys, "check", "p.yaml", "-t", "argo").code == 0
     assert run_main(capsys, "check", str(REPO / "samples" / "etl.yaml")).code == 0
-
-
-# ---- and what is right stays accepted: the checks follow the engines, not a narrower taste ----
-
-GOOD_STEP_SETTINGS = [
-    "resources: {cpu: 500m, memory: 512Mi}",
-    "resources: {cpu: 2, memory: 1Gi, gpu: 1}",
-    "resources: {cpu: 0.5, memory: 1.5G}",
-    "resources: {cpu: '1e3', memory: 100Ki}",
-    "resources: {memory: 128974848}".replace("128974848", "'128974848'"),
-    "retries: {limit: 2147483647, backoff: 1d, factor: 2, max_backoff: 10m}",
-    "timeout: 2147483647",
-    "node_selector: {'kubernetes.io/arch': amd64, 'cloud.google.com/gke-nodepool': pool-1, tier: ''}",
-    "tolerations: [{key: 'example.com/gpu', operator: Exists, effect: NoSchedule, toleration_seconds: 30}]",
-    "secrets: [{secret: db.credentials-1, key: pass_word.txt, env: DB_PASSWORD}]",
-    "catalog: {get: ['data/*.csv', 'models/**'], put: ['out/result.parquet', '*.json']}",
-    "image: 'registry.example.com:5000/team/etl@sha256:" + "ab" * 32 + "'",
-    "env: {PATH_EXTRA: x, HOME_DIR: y, MY_PATH: z}",
-    "returns: [path, home, ifs, transpile_result]",
-]
-GOOD_SCHEDULES = [
-    "'0 3 * * *'", "'*/15 9-17 * * 1-5'", "'0 0 1 JAN-DEC MON-FRI'", "'0 0 ? * SUN'", "'5/10 * * * *'",
-    "'0 0 1,15 * *'", "'@daily'", "'@hourly'", "'@every 1h30m'", "'@every 90s'", "'0 12 * jul sat'",
-    "{cron: '@daily', timezone: Europe/Paris}", "{cron: '0 3 * * *', timezone: America/Argentina/Buenos_Aires}",
-    "{cron: '0 3 * * *', timezone: UTC, concurrency_policy: Forbid}",
-]  # fmt: skip
-GOOD_DEPLOYS = [
-    "namespace: data-eng\nservice_account: etl-runner.v2\nlabels: {'app.kubernetes.io/name': etl, team: data_eng.1}\n",
-    "volume: {claim: store-1, size: 500Gi, storage_class: fast.ssd, mount_path: /data, mode: template}\n",
-    "parallelism: 2147483647\nttl: 7d\nimage: python:3.12-slim\n",
-]
-
-
-@pytest.mark.parametrize("setting", GOOD_STEP_SETTINGS)
-def test_good_step_settings_are_accepted(tmp_path, capsys, monkeypatch, setting):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "p.yaml").write_text(step(f"shell: x, {setting}"))
-    result = run_main(capsys, "check", "p.yaml", "-t", "argo")
-    assert result.code == 0, result.err
-
-
-@pytest.mark.parametrize("schedule", GOOD_SCHEDULES)
-def test_good_schedules_are_accepted(tmp_path, capsys, monkeypatch, schedule):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "p.yaml").write_text(top(f"schedule: {schedule}\n"))
-    assert run_main(capsys, "check", "p.yaml").code == 0, capsys.readouterr().err
-
-
-@pytest.mark.parametrize("text", GOOD_DEPLOYS)
-def test_good_deploy_configs_are_accepted(tmp_path, capsys, monkeypatch, text):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "p.yaml").write_text(OK)
-    (tmp_path / "d.yaml").write_text(text)
-    result = run_main(capsys, "check", "p.yaml", "-c", "d.yaml")
-    assert result.code == 0, result.err
-
-
-def test_prefect_reserved_words_are_not_refused_here(tmp_path, capsys, monkeypatch):
-    """`wait_for` and `return_state` are routed safely by the Prefect backend, not refused."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "p.yaml").write_text(top("parameters: {wait_for: 1, return_state: 2}\n"))
-    assert run_main(capsys, "check", "p.yaml").code == 0

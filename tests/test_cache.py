@@ -1,7 +1,8 @@
 """The step cache with `transpile run`: a second run settles every cacheable step from the cache without a
 process and with the same values; a changed module, map item or catalog.get file reruns exactly the node
 instances whose key it changes; max_age, --no-cache, --refresh, corrupt entries, racing writers,
-`transpile cache list|prune`. (On the engines: test_airflow, test_slurm, test_parity.)"""
+`transpile cache list|prune`. (On the engines: tests/airflow/test_local_runs.py, tests/prefect/test_flow_runs.py,
+tests/slurm/test_cluster_runs.py, tests/test_parity.py.)"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli
-from tests.test_bad_inputs import nested
+from tests.support.input_cases import nested
 from transpile.frontends.nesting import MAX_COMPOSITE_DEPTH, plain_copy
 from transpile.frontends.plain import plain_json
 from transpile.ir.values import MAX_VALUE_DEPTH, json_problem

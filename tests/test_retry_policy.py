@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import run_cli
+from tests.support.airflow_engine import AIRFLOW, airflow_env
 from tests.support.venvs import engine_venv
 from transpile.plan.model import Retries
 from transpile.plan.retry import retry_delay
@@ -158,8 +159,6 @@ PROBE = Path(__file__).resolve().parent / "support" / "airflow_retry_probe.py"
 def test_airflow_retries_as_the_policy(project, tmp_path):
     """Airflow's own `next_retry_datetime`: the declared delay for a constant backoff; with a growing one,
     Airflow adds its jitter, so each wait is at least the policy's and less than twice it (README: Airflow)."""
-    from tests.test_airflow import AIRFLOW, airflow_env
-
     airflow = engine_venv("airflow", AIRFLOW)
     dags = compile_to(project, "airflow")
     env = airflow_env(tmp_path / "home", airflow, dags)

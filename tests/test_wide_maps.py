@@ -27,12 +27,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import run_cli
+from tests.support.airflow_engine import airflow_env, compile_to, dags_test
 from tests.support.argo_replay import ArgoRun
 from tests.support.outcomes import outcomes
-from tests.test_airflow import airflow_bin, airflow_home  # noqa: F401  (fixtures of the engines' tests)
+from tests.support.prefect_engine import compile_flow, run_flow
+from tests.support.slurm_jobs import compile_script, make_project, submit
 from tests.test_parity import records
-from tests.test_prefect import prefect_api, prefect_bin  # noqa: F401
-from tests.test_slurm import slurm  # noqa: F401
 from transpile.plan import batching
 from transpile.runtime import instances
 from transpile.runtime.store import RunStore
@@ -256,9 +256,7 @@ def engine_project(tmp_path: Path) -> Path:
     return project_with(tmp_path / "p", small_batch=100, large_batch=500)
 
 
-def test_airflow_runs_1100_and_5000_items_batched_within_max_map_length(engine_project, airflow_bin, airflow_home):  # noqa: F811
-    from tests.test_airflow import compile_to, dags_test
-
+def test_airflow_runs_1100_and_5000_items_batched_within_max_map_length(engine_project, airflow_bin, airflow_home):
     project = engine_project
     (project / "deploy.yaml").write_text(f"working_dir: {project}\ncommand: [{airflow_bin / 'transpile'}]\n")
     dags = project / "dags"
@@ -277,15 +275,11 @@ def test_airflow_runs_1100_and_5000_items_batched_within_max_map_length(engine_p
     assert len(assert_every_item_recorded(run)) == 11 + 10
 
 
-def airflow_env_of(home: Path, airflow_bin: Path, dags: Path) -> dict:  # noqa: F811
-    from tests.test_airflow import airflow_env
-
+def airflow_env_of(home: Path, airflow_bin: Path, dags: Path) -> dict:
     return airflow_env(home, airflow_bin, dags)
 
 
-def test_prefect_runs_1100_and_5000_items_batched(engine_project, prefect_bin, prefect_api):  # noqa: F811
-    from tests.test_prefect import compile_flow, run_flow
-
+def test_prefect_runs_1100_and_5000_items_batched(engine_project, prefect_bin, prefect_api):
     project = engine_project
     flow = run_flow(compile_flow(project, "wide.yaml", prefect_bin), prefect_bin, prefect_api, project)
     assert flow.returncode == 0, flow.stderr[-3000:]
@@ -295,11 +289,9 @@ def test_prefect_runs_1100_and_5000_items_batched(engine_project, prefect_bin, p
     assert len(assert_every_item_recorded(run)) == 11 + 10
 
 
-def test_slurm_runs_1100_and_5000_items_batched_and_reads_max_array_size(tmp_path, slurm):  # noqa: F811
+def test_slurm_runs_1100_and_5000_items_batched_and_reads_max_array_size(tmp_path, slurm):
     """The default MaxArraySize (1001) refuses the 1,100-element array the issue saw; the fan-out is told it
     (test_a_fan_out_told_a_limit_splits_within_it checks the split at 1001)."""
-    from tests.test_slurm import compile_script, make_project, submit
-
     project = make_project(tmp_path / "p")
     (project / "wide.py").write_text(STEPS)
     pipeline = wide_pipeline(small_batch=100, large_batch=500)
