@@ -59,6 +59,7 @@ def cli():
 # Packages and modules whose tests wait longest (real engines, big specs) go first, so that pytest-xdist's workers
 # are not left with one long test at the end of the run. Within a module the order stays as written.
 SLOW_FIRST = (
+    "tests.test_wide_maps",  # its four engine tests take 30-60 s each: last, they leave one worker idle
     "tests.slurm",
     "tests.prefect",
     "tests.airflow",
