@@ -47,20 +47,18 @@ class LogEcho:
     attempt has created them. A stream that cannot be written to any more (a closed pipe) is dropped."""
 
     def __init__(self, attempt_dir: Path):
-        self.paths = [(str(attempt_dir / name), target) for name, target in LOGS]
-        self.sources: list[list[int | None]] = []  # [log fd, echo fd or None], once the log is open
+        self.waiting = [(str(attempt_dir / name), target) for name, target in LOGS]  # not opened yet
+        self.sources: list[tuple[int, list[int | None]]] = []  # (log fd, [echo fd, None once it failed])
 
     def pump(self) -> None:
         """Copy what the files gained since the last call."""
-        while self.paths and len(self.sources) < len(LOGS):
+        while self.waiting:
             try:
-                log = os.open(self.paths[0][0], os.O_RDONLY)
+                log = os.open(self.waiting[0][0], os.O_RDONLY)
             except OSError:
                 break  # not created yet (the attempt creates stdout.log first)
-            self.sources.append([log, self.paths.pop(0)[1]])
-        for source in self.sources:
-            log, target = source
-            assert log is not None
+            self.sources.append((log, [self.waiting.pop(0)[1]]))
+        for log, target in self.sources:
             while True:
                 try:
                     chunk = os.read(log, _CHUNK)
@@ -68,18 +66,17 @@ class LogEcho:
                     break
                 if not chunk:
                     break
-                if target is not None:
+                if target[0] is not None:
                     try:
                         view = memoryview(chunk)
                         while view:
-                            view = view[os.write(target, view) :]
+                            view = view[os.write(target[0], view) :]
                     except OSError:
-                        source[1] = None
+                        target[0] = None
 
     def close(self) -> None:
         """Copy the rest, and stop following the files."""
         self.pump()
         for log, _ in self.sources:
-            if log is not None:
-                os.close(log)
+            os.close(log)
         self.sources = []
