@@ -49,8 +49,13 @@ def load_objects(reference: str, config_path: str | None) -> list[dict[str, Any]
 
 def is_main(obj: dict[str, Any]) -> bool:
     """The WorkflowTemplate a run starts from (the others are libraries it references)."""
-    annotations = obj["metadata"].get("annotations") or {}
-    return obj["kind"] == "WorkflowTemplate" and PART_OF not in annotations and "entrypoint" in (obj.get("spec") or {})
+    library = annotation(obj, PART_OF) is not None
+    return obj["kind"] == "WorkflowTemplate" and not library and "entrypoint" in (obj.get("spec") or {})
+
+
+def annotation(obj: dict[str, Any], name: str) -> str | None:
+    """An annotation of an object (None when absent; `annotations:` may be empty)."""
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(name)
 
 
 def parameter_kinds(main: dict[str, Any]) -> dict[str, str]:
@@ -59,7 +64,7 @@ def parameter_kinds(main: dict[str, Any]) -> dict[str, str]:
     from transpile.plan.params import TYPES_ANNOTATION, kinds_from_annotation
 
     declared = [p.get("name") for p in ((main.get("spec") or {}).get("arguments") or {}).get("parameters") or []]
-    recorded = kinds_from_annotation((main["metadata"].get("annotations") or {}).get(TYPES_ANNOTATION)) or {}
+    recorded = kinds_from_annotation(annotation(main, TYPES_ANNOTATION)) or {}
     return {str(name): recorded.get(str(name), "any") for name in declared if name}
 
 
@@ -113,7 +118,7 @@ def cache_parameter(args: Any, main: dict[str, Any] | None, report: Report) -> d
             raise fail(f"--refresh: {main['metadata']['name']} caches no step (it has no {CACHE_PARAMETER} parameter)")
         report.line(f"note: {main['metadata']['name']} caches no step: --no-cache changes nothing")
         return {}
-    cached = cached_from_annotation((main or {}).get("metadata", {}).get("annotations", {}).get(CACHED_ANNOTATION))
+    cached = cached_from_annotation(annotation(main, CACHED_ANNOTATION)) if main is not None else None
     unknown = [wanted for wanted in mode.refresh if cached is not None and not covers(wanted, cached)]
     if unknown:
         problems = [
